@@ -1,0 +1,3 @@
+from customvid.cli import main
+
+raise SystemExit(main())
