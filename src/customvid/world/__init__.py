@@ -15,6 +15,18 @@ from customvid.world.splits import (
 )
 
 __all__ = [
-    "CUSTOM_MOTIONS", "CUSTOM_SUBJECTS", "HELD_OUT_PAIRS", "SPLITS", "TRAJECTORIES", "Clip", "ClipSpec", "Subject",
-    "make_caption", "parse_caption", "reference_specs", "render_clip", "sample_spec", "spec_from_caption",
+    "CUSTOM_MOTIONS",
+    "CUSTOM_SUBJECTS",
+    "HELD_OUT_PAIRS",
+    "SPLITS",
+    "TRAJECTORIES",
+    "Clip",
+    "ClipSpec",
+    "Subject",
+    "make_caption",
+    "parse_caption",
+    "reference_specs",
+    "render_clip",
+    "sample_spec",
+    "spec_from_caption",
 ]

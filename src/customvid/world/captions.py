@@ -47,16 +47,20 @@ _SUBJECT_RE = re.compile(
 )
 
 
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().replace(",", " ,").split())
+
+
 def parse_caption(text: str) -> dict:
     """{subject: Subject, motion: str, background: str} from a caption of the grammar (any paraphrase).
 
     Raises CustomvidError naming the part that could not be understood and the words that would be.
     """
-    t = " ".join(text.lower().replace(",", " ,").split())
+    t = _normalise(text)
     m_bg = _BACKGROUND_RE.search(t)
     if not m_bg:
         raise CustomvidError(f"no background in {text!r}; say '... on a <{'|'.join(vocab.BACKGROUNDS)}> background'")
-    rest = t[: m_bg.start()] + t[m_bg.end():]
+    rest = t[: m_bg.start()] + t[m_bg.end() :]
     m2 = _TWO_COLOUR_RE.search(rest)
     if m2:
         subject = Subject(shape=m2.group(4), colour=m2.group(1), texture=m2.group(3), colour2=m2.group(2))
@@ -75,6 +79,7 @@ def parse_caption(text: str) -> dict:
     best = 0
     for name, phrases in ALL_PHRASES.items():
         for phrase in phrases:
+            phrase = _normalise(phrase)  # same comma spacing as the text, e.g. "moving right , pausing , ..."
             if re.search(rf"\b{re.escape(phrase)}\b", rest) and len(phrase) > best:
                 motion, best = name, len(phrase)
     if motion is None:

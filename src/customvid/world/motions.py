@@ -78,20 +78,31 @@ def sample_params(motion: str, rng: np.random.Generator, width: int, height: int
     elif motion == "bounce":
         p.update(height=float(rng.uniform(0.25, 0.45) * side), bounces=2)
     elif motion == "circle":
-        p.update(radius=float(rng.uniform(0.14, 0.22) * side), phase=float(rng.uniform(0, 2 * np.pi)),
-                 turn=float(rng.choice([-1.0, 1.0])))
+        p.update(
+            radius=float(rng.uniform(0.14, 0.22) * side),
+            phase=float(rng.uniform(0, 2 * np.pi)),
+            turn=float(rng.choice([-1.0, 1.0])),
+        )
     elif motion in ("grow", "shrink"):
         p.update(s_from=float(rng.uniform(0.5, 0.65)), s_to=float(rng.uniform(1.4, 1.7)))
     elif motion == "spin":
         p.update(turn=float(rng.choice([-1.0, 1.0])))
     elif motion == "zigzag":
-        p.update(direction=float(rng.choice([-1.0, 1.0])), distance=float(rng.uniform(0.35, 0.5) * side),
-                 amplitude=float(rng.uniform(0.08, 0.12) * side), periods=2.0)
+        p.update(
+            direction=float(rng.choice([-1.0, 1.0])),
+            distance=float(rng.uniform(0.35, 0.5) * side),
+            amplitude=float(rng.uniform(0.08, 0.12) * side),
+            periods=2.0,
+        )
     elif motion == "figure_eight":
         p.update(width=float(rng.uniform(0.18, 0.25) * side), height=float(rng.uniform(0.25, 0.35) * side))
     elif motion == "spiral":
-        p.update(r_from=float(0.03 * side), r_to=float(rng.uniform(0.18, 0.24) * side),
-                 phase=float(rng.uniform(0, 2 * np.pi)), turn=float(rng.choice([-1.0, 1.0])))
+        p.update(
+            r_from=float(0.03 * side),
+            r_to=float(rng.uniform(0.18, 0.24) * side),
+            phase=float(rng.uniform(0, 2 * np.pi)),
+            turn=float(rng.choice([-1.0, 1.0])),
+        )
     elif motion != "still":
         raise ValueError(f"unknown motion {motion!r}")
     return p

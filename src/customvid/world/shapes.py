@@ -27,8 +27,10 @@ def _heart(n: int = 64) -> np.ndarray:
 
 def _cross(arm: float = 0.34) -> np.ndarray:
     a, b = arm, 0.95
-    return np.array([(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a),
-                     (-b, -a), (-a, -a)], dtype=float)
+    return np.array(
+        [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a)],
+        dtype=float,
+    )
 
 
 def _triangle() -> np.ndarray:
@@ -37,18 +39,30 @@ def _triangle() -> np.ndarray:
     return pts
 
 
+def _fit_unit_disc(outlines: dict) -> dict:
+    """Scale each outline (and its hole) so its farthest vertex lies on the unit circle: placement keeps the
+    unit disc (x size/2) inside the frame, so no rotation may carry a corner outside it."""
+    out = {}
+    for name, (outer, hole) in outlines.items():
+        k = 1.0 / np.hypot(outer[:, 0], outer[:, 1]).max()
+        out[name] = (outer * k, None if hole is None else hole * k)
+    return out
+
+
 # name -> (outer polygon, optional hole polygon)
-OUTLINES: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
-    "circle": (_regular(48), None),
-    "square": (np.array([(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)]), None),
-    "triangle": (_triangle(), None),
-    "star": (_star(), None),
-    "heart": (_heart(), None),
-    "diamond": (np.array([(0.0, -1.0), (0.68, 0.0), (0.0, 1.0), (-0.68, 0.0)]), None),
-    "ring": (_regular(48), _regular(48, 0.5)),
-    "hexagon": (_regular(6, phase=0.0), None),
-    "cross": (_cross(), None),
-}
+OUTLINES: dict[str, tuple[np.ndarray, np.ndarray | None]] = _fit_unit_disc(
+    {
+        "circle": (_regular(48), None),
+        "square": (np.array([(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)]), None),
+        "triangle": (_triangle(), None),
+        "star": (_star(), None),
+        "heart": (_heart(), None),
+        "diamond": (np.array([(0.0, -1.0), (0.68, 0.0), (0.0, 1.0), (-0.68, 0.0)]), None),
+        "ring": (_regular(48), _regular(48, 0.5)),
+        "hexagon": (_regular(6, phase=0.0), None),
+        "cross": (_cross(), None),
+    }
+)
 
 
 def texture_ink(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -71,4 +71,6 @@ class ClipSpec:
 
     def with_frames(self, frames: int, fps: float | None = None) -> ClipSpec:
         """The same motion sampled at another frame count (motions are defined on normalised time)."""
-        return replace(self, frames=frames, fps=self.fps * (frames - 1) / max(self.frames - 1, 1) if fps is None else fps)
+        return replace(
+            self, frames=frames, fps=self.fps * (frames - 1) / max(self.frames - 1, 1) if fps is None else fps
+        )

@@ -67,8 +67,17 @@ def _pick(rng, items):
     return items[int(rng.integers(len(items)))]
 
 
-def build_spec(subject: Subject, motion: str, background: str, rng: np.random.Generator, frames: int = 16,
-               width: int = 64, height: int = 64, fps: float = 8.0, caption: str | None = None) -> ClipSpec:
+def build_spec(
+    subject: Subject,
+    motion: str,
+    background: str,
+    rng: np.random.Generator,
+    frames: int = 16,
+    width: int = 64,
+    height: int = 64,
+    fps: float = 8.0,
+    caption: str | None = None,
+) -> ClipSpec:
     """Sample size, motion parameters and placement for the given attributes until the path fits the frame."""
     side = min(width, height)
     for _ in range(100):
@@ -90,8 +99,9 @@ def build_spec(subject: Subject, motion: str, background: str, rng: np.random.Ge
     return ClipSpec(subject, background, motion, size, offset, params, frames, width, height, fps, caption)
 
 
-def sample_spec(split: str, index: int, seed: int = 0, frames: int = 16, width: int = 64, height: int = 64,
-                fps: float = 8.0) -> ClipSpec:
+def sample_spec(
+    split: str, index: int, seed: int = 0, frames: int = 16, width: int = 64, height: int = 64, fps: float = 8.0
+) -> ClipSpec:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     rng = _rng(split, seed, index)
@@ -119,12 +129,14 @@ def reference_specs(subject_name: str, n: int = 6, seed: int = 0, width: int = 6
     return [build_spec(subject, "still", _pick(rng, vocab.BACKGROUNDS), rng, 1, width, height) for _ in range(n)]
 
 
-def spec_from_caption(caption: str, seed: int = 0, frames: int = 16, width: int = 64, height: int = 64,
-                      fps: float = 8.0) -> ClipSpec:
+def spec_from_caption(
+    caption: str, seed: int = 0, frames: int = 16, width: int = 64, height: int = 64, fps: float = 8.0
+) -> ClipSpec:
     """A clip showing what the caption says (random size, speed, placement from the seed)."""
     from customvid.world.captions import parse_caption
 
     parsed = parse_caption(caption)
     rng = np.random.default_rng([seed, 99])
-    return build_spec(parsed["subject"], parsed["motion"], parsed["background"], rng, frames, width, height, fps,
-                      caption=caption)
+    return build_spec(
+        parsed["subject"], parsed["motion"], parsed["background"], rng, frames, width, height, fps, caption=caption
+    )

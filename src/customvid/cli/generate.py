@@ -1,0 +1,159 @@
+"""`customvid generate`: text -> video file (+ contact sheet), one prompt or a prompt file.
+
+Heavy imports (torch, diffusers) happen inside the handler so that `customvid --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from customvid.errors import CustomvidError
+
+VIDEO_SUFFIXES = (".mp4", ".gif")  # what customvid.io.write_video writes (or a folder of PNGs: no suffix)
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """--model / --motion-adapter / --device / --dtype, shared with `bench speed`."""
+    parser.add_argument("--model", metavar="PATH", help="model folder (default: the embedded model)")
+    parser.add_argument(
+        "--motion-adapter",
+        metavar="PATH",
+        help="AnimateDiff MotionAdapter folder, for an SD1.5-style --model",
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES, help="weights dtype (default: float32)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="generate videos from text",
+        description="Generate one video per prompt. With several prompts, outputs are numbered: "
+        "clip.mp4 -> clip_000.mp4, clip_001.mp4, ...; prompt i uses seed N+i.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", metavar="TEXT", help="the prompt")
+    source.add_argument(
+        "--prompt-file",
+        metavar="FILE",
+        help="one prompt per line (blank lines and lines starting with # are skipped)",
+    )
+    p.add_argument("--out", required=True, metavar="PATH", help="output video (.mp4, .gif, or a folder)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_model_args(p)
+    p.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
+    p.add_argument(
+        "--guidance", type=float, default=7.5, help="classifier-free guidance scale (default: 7.5)"
+    )
+    p.add_argument("--negative-prompt", default="", metavar="TEXT", help="negative prompt (default: empty)")
+    p.add_argument("--frames", type=int, help="number of frames (default: the model's)")
+    p.add_argument("--height", type=int, help="height in pixels (default: the model's)")
+    p.add_argument("--width", type=int, help="width in pixels (default: the model's)")
+    p.add_argument("--fps", type=float, help="frames per second of the file (default: the model's)")
+    p.add_argument("--solver", default="ddim", choices=("ddim", "dpm++"), help="sampler (default: ddim)")
+    p.add_argument("--noise", default="iid", help="initial noise: iid, ar1:GAMMA, mixed:ALPHA (default: iid)")
+    p.add_argument("--batch-size", type=int, default=1, help="prompts per sampling batch (default: 1)")
+    p.add_argument("--contact-sheet", metavar="PNG", help="also write all frames as one grid image")
+    p.set_defaults(func=run)
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    if args.prompt is not None:
+        if not args.prompt.strip():
+            raise CustomvidError("--prompt is empty")
+        return [args.prompt]
+    path = Path(args.prompt_file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise CustomvidError(f"cannot read prompt file {path}: {err.strerror or err}") from err
+    prompts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not prompts:
+        raise CustomvidError(f"prompt file {path} has no prompts")
+    return prompts
+
+
+def numbered_paths(path: str, count: int) -> list[Path]:
+    """One path for one output; clip.mp4 -> clip_000.mp4, clip_001.mp4, ... for several."""
+    p = Path(path)
+    if count == 1:
+        return [p]
+    return [p.with_name(f"{p.stem}_{i:03d}{p.suffix}") for i in range(count)]
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CustomvidError(f"--device {name}: no CUDA device is available")
+    return name
+
+
+def load_from_args(args: argparse.Namespace):
+    import torch
+
+    from customvid.models import load_components
+
+    return load_components(
+        args.model,
+        device=resolve_device(args.device),
+        dtype=getattr(torch, args.dtype),
+        motion_adapter=args.motion_adapter,
+    )
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    # Fail before loading a model or sampling, not after minutes of work.
+    suffix = Path(args.out).suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES:
+        raise CustomvidError(
+            f"--out {args.out}: unsupported video format {suffix!r} (use .mp4, .gif or a folder)"
+        )
+    for name in ("steps", "batch_size", "frames", "height", "width"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CustomvidError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.fps is not None and args.fps <= 0:
+        raise CustomvidError(f"--fps must be > 0, got {args.fps}")
+    from customvid.sampling.noise import noise_sampler
+
+    noise_sampler(args.noise)  # validates the spec
+
+
+def run(args: argparse.Namespace) -> int:
+    prompts = read_prompts(args)
+    _check_args(args)
+    from customvid import io
+    from customvid.sampling import generate
+
+    components = load_from_args(args)
+    outs = numbered_paths(args.out, len(prompts))
+    sheets = numbered_paths(args.contact_sheet, len(prompts)) if args.contact_sheet else None
+    fps = args.fps or components.fps
+    for start in range(0, len(prompts), args.batch_size):
+        batch = prompts[start : start + args.batch_size]
+        result = generate(
+            components,
+            batch,
+            negative_prompt=args.negative_prompt,
+            num_frames=args.frames,
+            height=args.height,
+            width=args.width,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            seed=[args.seed + start + i for i in range(len(batch))],
+            solver=args.solver,
+            noise=args.noise,
+            progress=True,
+        )
+        for i, video in enumerate(result.frames, start=start):
+            io.write_video(outs[i], video, fps=fps)
+            print(outs[i])
+            if sheets is not None:
+                io.write_contact_sheet(sheets[i], video)
+                print(sheets[i])
+    return 0

@@ -1,0 +1,93 @@
+"""`customvid train-base`: reproduce the embedded default model from scratch (VAE, then UNet), resumably."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if len(values) < 2 or any(v <= 0 or v % 16 for v in values):
+        raise argparse.ArgumentTypeError(f"need >= 2 positive multiples of 16, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train-base",
+        help="train the embedded base model (VAE then UNet3D) on the toy world; resumable",
+        description="Train the embedded default model from scratch on the toy world's train split. Interrupt at any "
+        "time (Ctrl-C saves a checkpoint); run the same command again to resume exactly where it stopped.",
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/base"), help="run folder (checkpoints, logs)")
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="write the finished model folder here (default: the package's embedded model folder)",
+    )
+    p.add_argument(
+        "--export-only", action="store_true", help="export the latest checkpoint's EMA weights now, without training"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vae-steps", type=_positive, default=None)
+    p.add_argument("--unet-steps", type=_positive, default=None)
+    p.add_argument("--unet-batch", type=_positive, default=None)
+    p.add_argument("--unet-channels", type=_channels, default=None, help="UNet widths, e.g. 32,64,128")
+    p.add_argument("--checkpoint-every", type=_positive, default=None)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    import fcntl
+    import signal
+
+    import torch
+
+    from customvid.errors import CustomvidError
+    from customvid.training.base import (
+        BaseTrainConfig,
+        _check_run_config,
+        export_checkpoint,
+        export_embedded,
+        train_unet,
+        train_vae,
+    )
+
+    cfg = BaseTrainConfig(seed=args.seed)
+    for name in ("vae_steps", "unet_steps", "unet_batch", "unet_channels", "checkpoint_every"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    cfg.threads = args.threads
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _check_run_config(args.out, cfg)
+    # One trainer per run folder: two would overwrite each other's checkpoints.
+    lock = open(args.out / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise CustomvidError(f"another train-base is already running in {args.out}") from None
+    # SIGTERM (e.g. a batch scheduler, `kill`) checkpoints like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.export_only:
+        print(f"model written to {export_checkpoint(args.out, cfg, args.export)}")
+        return 0
+    vae = train_vae(args.out, cfg, progress=not args.no_progress)
+    unet, scheduler, step = train_unet(args.out, cfg, vae, progress=not args.no_progress)
+    dest = export_embedded(args.export, unet, vae, scheduler, cfg, step)
+    print(f"model written to {dest}")
+    return 0

@@ -1,0 +1,292 @@
+"""Train the embedded base model from scratch: the VAE on single world frames, then the UNet3D on VAE latents of
+world clips. Read top to bottom; every stage resumes exactly from its last checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, UNet3DConditionModel
+from tqdm.auto import tqdm
+
+from customvid.errors import CustomvidError
+from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
+from customvid.training.checkpoint import load_checkpoint, save_checkpoint
+from customvid.training.data import clip_batch, image_batch
+
+
+def vae_config(size: int = 64) -> dict:
+    # Three blocks = two downsamplings: 64x64x3 frames -> 16x16x4 latents. World frames are flat colours and
+    # sharp edges, so a narrow VAE reconstructs them; narrow at full resolution, where a CPU spends most time.
+    return dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 32, 64),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=size,
+    )
+
+
+def unet_config(channels: tuple[int, ...] = (32, 64, 128), latent_size: int = 16) -> dict:
+    # No attention at the top (16x16) resolution: spatial attention there costs most and the sprites are small.
+    # Note: in UNet3DConditionModel `attention_head_dim` is the number of heads (a diffusers naming quirk).
+    return dict(
+        sample_size=latent_size,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock3D",) + ("CrossAttnDownBlock3D",) * (len(channels) - 1),
+        up_block_types=("CrossAttnUpBlock3D",) * (len(channels) - 1) + ("UpBlock3D",),
+        block_out_channels=tuple(channels),
+        layers_per_block=1,
+        cross_attention_dim=384,
+        attention_head_dim=4,
+        norm_num_groups=16,
+    )
+
+
+def scheduler_config() -> dict:
+    # v-prediction on a cosine schedule: the cosine schedule reaches (almost) zero SNR at t=T, where an
+    # eps-prediction model learns nothing useful (the first trial sampled pure noise); v stays well-defined there.
+    return dict(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type="v_prediction",
+        clip_sample=False,
+        timestep_spacing="trailing",
+    )
+
+
+@dataclass
+class BaseTrainConfig:
+    seed: int = 0
+    size: int = 64
+    frames: int = 8  # base clips: 8 frames over the same 2 s of motion as the world's 16-frame default (4 fps)
+    vae_steps: int = 600
+    vae_batch: int = 16
+    vae_lr: float = 1e-3
+    vae_subject_weight: float = 20.0  # the subject covers ~5 % of a frame; unweighted, the VAE learns to blur it
+    unet_steps: int = 10000
+    unet_batch: int = 8
+    unet_lr: float = 3e-4
+    unet_channels: tuple[int, ...] = (32, 64, 128)
+    warmup: int = 200
+    caption_dropout: float = 0.1  # empty caption = the unconditional branch of classifier-free guidance
+    min_snr_gamma: float = 5.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 50
+    log_every: int = 10
+    threads: int = 0  # 0: all cores
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["unet_channels"] = list(self.unet_channels)
+        return d
+
+
+def _lr_at(step: int, base: float, warmup: int, total: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 10 %
+
+
+def _check_run_config(run_dir: Path, cfg: BaseTrainConfig) -> None:
+    """A run folder belongs to one recipe: resuming with different settings would silently mix two runs."""
+    path = run_dir / "config.json"
+    want = cfg.to_json()
+    if path.exists():
+        have = json.loads(path.read_text())
+        keys = [k for k in want if k not in ("vae_steps", "unet_steps", "checkpoint_every", "log_every", "threads")]
+        diff = {k: (have.get(k), want[k]) for k in keys if have.get(k) != want[k]}
+        if diff:
+            raise CustomvidError(f"{run_dir} was trained with other settings {diff}; use a new --out folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(want, indent=2))
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    # Our own generator drives noise, timesteps and caption dropout; torch's global one drives the dropout layers
+    # inside diffusers' temporal convs. Both are saved so that a resumed run continues bit for bit.
+    return {"generator": gen.get_state(), "torch_rng": torch.get_rng_state()}
+
+
+def _restore_rng(gen: torch.Generator, state: dict) -> None:
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+
+
+class _Log:
+    def __init__(self, path: Path):
+        self.file = open(path, "a")
+
+    def write(self, **row):
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+
+def train_vae(run_dir: Path, cfg: BaseTrainConfig, progress: bool = True) -> AutoencoderKL:
+    run_dir = Path(run_dir) / "vae"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    vae = AutoencoderKL(**vae_config(cfg.size))
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step = 0
+    if (resumed := load_checkpoint(run_dir, {"vae": vae}, opt)) is not None:
+        step, state = resumed
+        _restore_rng(gen, state)
+    log = _Log(Path(run_dir).parent / "vae_log.jsonl")
+    bar = tqdm(total=cfg.vae_steps, initial=step, desc="vae", disable=not progress)
+    try:
+        while step < cfg.vae_steps:
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, cfg.vae_lr, cfg.warmup, cfg.vae_steps)
+            x, mask = image_batch(step, cfg.vae_batch, cfg.seed, cfg.size)
+            posterior = vae.encode(x).latent_dist
+            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+            recon = vae.decode(z).sample
+            # L1 keeps edges sharp; the subject's pixels (dilated to include its edges) weigh more because they
+            # are what every later measurement looks at. The tiny KL only stops the latent scale from drifting.
+            weight = 1 + cfg.vae_subject_weight * F.max_pool2d(mask, 5, stride=1, padding=2)
+            err = (recon - x).abs() + (recon - x).square()
+            rec_loss = (weight * err).mean() / weight.mean()
+            kl = posterior.kl().mean() / z[0].numel()
+            loss = rec_loss + 1e-4 * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            opt.step()
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0:
+                log.write(step=step, loss=loss.item(), l1=F.l1_loss(recon, x).item(), kl=kl.item())
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if step % cfg.checkpoint_every == 0 or step == cfg.vae_steps:
+                save_checkpoint(run_dir, step, {"vae": vae}, opt, _rng_state(gen))
+    except KeyboardInterrupt:
+        save_checkpoint(run_dir, step, {"vae": vae}, opt, _rng_state(gen))
+        raise
+    finally:
+        bar.close()
+    # Latents are scaled to unit variance for the diffusion model (as SD's 0.18215 does for its VAE).
+    with torch.no_grad():
+        x, _ = image_batch(10**6, 256, cfg.seed, cfg.size)
+        std = vae.encode(x).latent_dist.mean.std().item()
+    vae.register_to_config(scaling_factor=1.0 / std)
+    return vae.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def encode_clips(vae: AutoencoderKL, clips: torch.Tensor) -> torch.Tensor:
+    """[B, 3, F, H, W] pixels -> [B, 4, F, h, w] scaled latents (posterior mean: deterministic targets)."""
+    b, _, f, _, _ = clips.shape
+    frames = clips.movedim(2, 1).flatten(0, 1)
+    z = vae.encode(frames).latent_dist.mean * vae.config.scaling_factor
+    return z.unflatten(0, (b, f)).movedim(1, 2)
+
+
+def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress: bool = True):
+    run_dir = Path(run_dir) / "unet"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    unet = UNet3DConditionModel(**unet_config(cfg.unet_channels, cfg.size // 4))
+    ema = copy.deepcopy(unet).requires_grad_(False)
+    scheduler = DDPMScheduler(**scheduler_config())
+    tokenizer, text_encoder = load_minilm()
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=1e-2)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    step = 0
+    if (resumed := load_checkpoint(run_dir, {"unet": unet, "ema": ema}, opt)) is not None:
+        step, state = resumed
+        _restore_rng(gen, state)
+    log = _Log(Path(run_dir).parent / "unet_log.jsonl")
+    alphas_cumprod = scheduler.alphas_cumprod
+    bar = tqdm(total=cfg.unet_steps, initial=step, desc="unet", disable=not progress)
+    t0 = time.time()
+    try:
+        while step < cfg.unet_steps:
+            lr = _lr_at(step, cfg.unet_lr, cfg.warmup, cfg.unet_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            clips, captions = clip_batch(step, cfg.unet_batch, cfg.seed, cfg.frames, cfg.size)
+            latents = encode_clips(vae, clips)
+            # caption dropout decided by the saved generator, so resumed runs drop the same captions
+            drop = torch.rand(len(captions), generator=gen) < cfg.caption_dropout
+            captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+            text = encode_text(tokenizer, text_encoder, captions, MINILM_MAX_LENGTH)
+
+            noise = torch.randn(latents.shape, generator=gen)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=gen)
+            noisy = scheduler.add_noise(latents, noise, t)
+            target = scheduler.get_velocity(latents, noise, t)
+            pred = unet(noisy, t, encoder_hidden_states=text).sample
+
+            # Min-SNR-gamma weighting (Hang et al. 2023), in its v-prediction form: min(SNR, g) / (SNR + 1).
+            snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+            weight = torch.clamp(snr, max=cfg.min_snr_gamma) / (snr + 1)
+            per_sample = F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3, 4))
+            loss = (weight * per_sample).mean()
+
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            opt.step()
+            # EMA with warm-up: early on the average follows the fast-changing weights closely
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                    pe.lerp_(p, 1 - decay)
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0:
+                elapsed = time.time() - t0
+                log.write(
+                    step=step,
+                    loss=loss.item(),
+                    mse=per_sample.mean().item(),
+                    lr=lr,
+                    grad_norm=float(grad_norm),
+                    sec=elapsed,
+                )
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if step % cfg.checkpoint_every == 0 or step == cfg.unet_steps:
+                save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
+    except KeyboardInterrupt:
+        save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
+        raise
+    finally:
+        bar.close()
+    return ema.eval(), scheduler, step
+
+
+def export_embedded(
+    dest: Path | None, unet: UNet3DConditionModel, vae: AutoencoderKL, scheduler, cfg: BaseTrainConfig, step: int
+) -> Path:
+    """Write the diffusers-style model folder that `customvid` loads by default (safetensors + configs)."""
+    from customvid.models.components import embedded_components, save_embedded
+
+    components = embedded_components(unet, vae, scheduler, frames=cfg.frames, height=cfg.size, width=cfg.size, fps=4.0)
+    return save_embedded(components, dest, extra={"train_config": cfg.to_json(), "unet_step": step})
+
+
+def export_checkpoint(run_dir: Path, cfg: BaseTrainConfig, dest: Path | None) -> Path:
+    """Export the EMA UNet of the latest checkpoint (training may still be going on) with the trained VAE."""
+    vae = train_vae(run_dir, cfg, progress=False)  # finished VAE: loads its checkpoint, trains nothing
+    unet = UNet3DConditionModel(**unet_config(cfg.unet_channels, cfg.size // 4))
+    ema = copy.deepcopy(unet)
+    opt = torch.optim.AdamW(unet.parameters())
+    resumed = load_checkpoint(Path(run_dir) / "unet", {"unet": unet, "ema": ema}, opt)
+    if resumed is None:
+        raise CustomvidError(f"no UNet checkpoint in {run_dir}/unet yet")
+    return export_embedded(dest, ema.eval(), vae, DDPMScheduler(**scheduler_config()), cfg, resumed[0])

@@ -1,0 +1,40 @@
+"""Training data streamed from the toy world: clip i of the train split is a pure function of (seed, i), so a
+resumed run sees exactly the batches it would have seen, and no dataset has to be stored."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from customvid.world import make_caption, render_clip, sample_spec
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
+    return x.movedim(-1, -3)
+
+
+def clip_batch(step: int, batch_size: int, seed: int, frames: int, size: int) -> tuple[torch.Tensor, list[str]]:
+    """[B, 3, F, H, W] clips and captions for one step; the caption's template and paraphrase are resampled per
+    draw so the model learns meanings, not strings."""
+    videos, captions = [], []
+    for j in range(batch_size):
+        index = step * batch_size + j
+        spec = sample_spec("train", index, seed, frames=frames, width=size, height=size)
+        rng = np.random.default_rng([seed, 7, index])
+        videos.append(frames_to_tensor(render_clip(spec).frames).movedim(0, 1))  # [3, F, H, W]
+        captions.append(make_caption(spec.subject, spec.motion, spec.background, rng))
+    return torch.stack(videos), captions
+
+
+def image_batch(step: int, batch_size: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, 3, H, W] single frames of train clips (for the VAE) and their subject masks [B, 1, H, W]."""
+    frames, masks = [], []
+    for j in range(batch_size):
+        index = step * batch_size + j
+        spec = sample_spec("train", index, seed + 1, frames=4, width=size, height=size)
+        clip = render_clip(spec)
+        frames.append(frames_to_tensor(clip.frames[index % 4]))
+        masks.append(torch.from_numpy(clip.masks[index % 4]).float()[None])
+    return torch.stack(frames), torch.stack(masks)

@@ -1,0 +1,64 @@
+"""Which of the world's deterministic backgrounds a video shows, and a per-video model of it.
+
+Each candidate background image is compared with block-averaged frames (block means suppress noise and keep the
+tile pattern); a per-channel offset absorbs colour jitter, and a penalty on that offset picks among plain colours.
+Medians over blocks ignore the subject, which never covers most of a frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from customvid.world import vocab
+from customvid.world.render import background_image
+
+OFFSET_WEIGHT = 0.6  # how much a global colour shift costs relative to a structural mismatch
+
+
+@dataclass
+class BackgroundFit:
+    name: str
+    image: np.ndarray  # float32 [H, W, 3]: the candidate plus the fitted colour offset
+    noise: float  # robust per-channel noise sigma (grey levels) of the frames around the model
+    score: float  # lower is better: median block distance after the offset
+    scores: dict[str, float]
+
+
+def _blocks(x: np.ndarray, b: int) -> np.ndarray:
+    """Mean over b x b blocks of the last two spatial axes of [..., H, W, C] (edges cropped)."""
+    h, w = x.shape[-3] // b * b, x.shape[-2] // b * b
+    x = x[..., :h, :w, :]
+    return x.reshape(*x.shape[:-3], h // b, b, w // b, b, x.shape[-1]).mean(axis=(-4, -2))
+
+
+def _candidate_score(blk: np.ndarray, cand: np.ndarray) -> tuple[float, np.ndarray]:
+    resid = (blk - cand).reshape(-1, 3)
+    offset = np.median(resid, axis=0)
+    spread = float(np.median(np.linalg.norm(resid - offset, axis=1)))
+    return spread + OFFSET_WEIGHT * float(np.linalg.norm(offset)), offset
+
+
+def fit_background(frames: np.ndarray) -> BackgroundFit:
+    """frames: float32 [F, H, W, 3]."""
+    _, h, w, _ = frames.shape
+    b = max(1, min(h, w) // 16)
+    blk = _blocks(frames, b)
+    scores: dict[str, float] = {}
+    offsets: dict[str, np.ndarray] = {}
+    for name in vocab.BACKGROUNDS:
+        cand = _blocks(background_image(name, w, h), b)
+        scores[name], offsets[name] = _candidate_score(blk, cand)
+    name = min(scores, key=scores.get)
+    image = (background_image(name, w, h) + offsets[name]).astype(np.float32)
+    return BackgroundFit(name, image, _noise_sigma(frames, image), scores[name], scores)
+
+
+def _noise_sigma(frames: np.ndarray, image: np.ndarray) -> float:
+    """Robust sigma of the high-pass residual: immune to the subject, to the tile edges and to slow shading."""
+    resid = frames[..., 1] - image[..., 1]
+    hp = resid - np.stack([cv2.blur(r, (3, 3)) for r in resid])
+    mad = np.median(np.abs(hp))
+    return float(1.4826 * mad / np.sqrt(8 / 9))  # subtracting a 3x3 mean keeps 8/9 of white noise's variance

@@ -1,0 +1,129 @@
+"""Base-model training: exact resume, checkpoint safety, run-folder guards, export -> load -> generate."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from customvid.cli import main
+from customvid.errors import CustomvidError
+from customvid.training.base import BaseTrainConfig, _check_run_config, export_checkpoint, train_unet, train_vae
+from customvid.training.checkpoint import save_checkpoint
+
+
+def tiny_cfg(**kw) -> BaseTrainConfig:
+    base = dict(
+        size=32,
+        frames=2,
+        vae_steps=4,
+        vae_batch=2,
+        unet_steps=4,
+        unet_batch=2,
+        unet_channels=(16, 32),
+        warmup=2,
+        checkpoint_every=2,
+        log_every=1,
+    )
+    return BaseTrainConfig(**{**base, **kw})
+
+
+def weights(path: Path) -> dict:
+    return load_file(path)
+
+
+def test_vae_and_unet_resume_exactly(tmp_path):
+    cfg = tiny_cfg()
+    straight = tmp_path / "straight"
+    vae = train_vae(straight, cfg, progress=False)
+    train_unet(straight, cfg, vae, progress=False)
+
+    split = tmp_path / "split"
+    train_vae(split, tiny_cfg(vae_steps=2), progress=False)  # "interrupted" after 2 steps ...
+    vae2 = train_vae(split, cfg, progress=False)  # ... and resumed to 4
+    train_unet(split, tiny_cfg(unet_steps=2), vae2, progress=False)
+    train_unet(split, cfg, vae2, progress=False)
+
+    for name in (
+        "vae/checkpoint/vae.safetensors",
+        "unet/checkpoint/unet.safetensors",
+        "unet/checkpoint/ema.safetensors",
+    ):
+        a, b = weights(straight / name), weights(split / name)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert vae.config.scaling_factor == vae2.config.scaling_factor
+
+
+def test_training_lowers_the_vae_loss(tmp_path):
+    cfg = tiny_cfg(vae_steps=30, vae_batch=4, checkpoint_every=30, log_every=1, warmup=1)
+    train_vae(tmp_path, cfg, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "vae_log.jsonl").read_text().splitlines()]
+    first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+
+
+def test_run_folder_refuses_other_settings(tmp_path):
+    _check_run_config(tmp_path, tiny_cfg())
+    _check_run_config(tmp_path, tiny_cfg(unet_steps=99))  # more steps: same recipe, allowed
+    with pytest.raises(CustomvidError, match="other settings"):
+        _check_run_config(tmp_path, tiny_cfg(unet_lr=1.0))
+
+
+def test_interrupted_checkpoint_save_keeps_the_previous_one(tmp_path, monkeypatch):
+    module = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(module.parameters())
+    save_checkpoint(tmp_path, 1, {"m": module}, opt, {})
+    before = weights(tmp_path / "checkpoint" / "m.safetensors")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with torch.no_grad():
+        module.weight.add_(1)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path, 2, {"m": module}, opt, {})
+    after = weights(tmp_path / "checkpoint" / "m.safetensors")
+    assert torch.equal(before["weight"], after["weight"])
+
+
+def test_export_loads_and_generates(tmp_path):
+    from customvid.models import load_components
+    from customvid.sampling import generate
+
+    cfg = tiny_cfg()
+    vae = train_vae(tmp_path / "run", cfg, progress=False)
+    train_unet(tmp_path / "run", cfg, vae, progress=False)
+    dest = export_checkpoint(tmp_path / "run", cfg, tmp_path / "model")
+    comps = load_components(dest)
+    assert comps.default_frames == 2 and tuple(comps.default_size) == (32, 32)
+    out = generate(comps, ["a red circle moving right on a black background"], num_inference_steps=2)
+    assert out.frames.shape == (1, 2, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--unet-channels", "30,64"], "multiples of 16"),
+        (["--unet-steps", "0"], "must be positive"),
+    ],
+)
+def test_train_base_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["train-base", "--out", str(tmp_path), *argv])
+    assert exc.value.code != 0
+    assert message in capsys.readouterr().err
+
+
+def test_train_base_refuses_a_second_trainer_on_the_same_folder(tmp_path, capsys):
+    import fcntl
+
+    tmp_path.mkdir(exist_ok=True)
+    _check_run_config(tmp_path, BaseTrainConfig())
+    with open(tmp_path / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code = main(["train-base", "--out", str(tmp_path)])
+    assert code == 2
+    assert "already running" in capsys.readouterr().err
