@@ -127,3 +127,17 @@ def test_train_base_refuses_a_second_trainer_on_the_same_folder(tmp_path, capsys
         code = main(["train-base", "--out", str(tmp_path)])
     assert code == 2
     assert "already running" in capsys.readouterr().err
+
+
+def test_warm_start_begins_from_the_given_model(tmp_path):
+    cfg = tiny_cfg()
+    vae = train_vae(tmp_path / "a", cfg, progress=False)
+    train_unet(tmp_path / "a", cfg, vae, progress=False)
+    model = export_checkpoint(tmp_path / "a", cfg, tmp_path / "model")
+    warm = tiny_cfg(unet_steps=1, init_from=str(model))
+    before = load_file(model / "unet" / "diffusion_pytorch_model.safetensors")
+    unet, _, _ = train_unet(tmp_path / "b", warm, vae, progress=False)
+    after = unet.state_dict()
+    # one EMA step away from the initial weights, not from a fresh random init
+    drift = max((after[k] - before[k]).abs().max().item() for k in before)
+    assert drift < 1e-2

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from customvid.world import vocab
@@ -58,7 +59,9 @@ def prompt_set() -> list[BenchPrompt]:
     return out
 
 
-def score_video(frames: np.ndarray, p: BenchPrompt) -> dict:
+def score_video(frames: np.ndarray, p) -> dict:
+    """Probe scores of a video against what it should show (`p` has .subject, .background, .motion: a
+    BenchPrompt or a ClipSpec)."""
     from customvid.world.probe import probe_video
 
     probe = probe_video(frames)
@@ -93,8 +96,34 @@ def summarise(rows: list[dict]) -> dict:
     return summary
 
 
+@torch.no_grad()
+def vae_roundtrip(components, n: int = 40, seed: int = 0) -> dict:
+    """Probe accuracy on ground-truth clips passed through the model's VAE: the ceiling for generated videos."""
+    from customvid.world import render_clip, sample_spec
+
+    vae = components.vae
+    frames_n = components.default_frames
+    h, w = components.default_size
+    rows = []
+    for i in range(n):
+        split = "composition" if i % 4 == 3 else "train"
+        spec = sample_spec(split, 10**6 + i, seed, frames=frames_n, width=w, height=h)
+        clip = render_clip(spec)
+        x = torch.from_numpy(clip.frames).float().div(127.5).sub(1).movedim(-1, 1).to(vae.device, vae.dtype)
+        rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+        rec = rec.float().clamp(-1, 1).add(1).mul(127.5).round().byte().movedim(1, -1).cpu().numpy()
+        rows.append({"held_out": split == "composition", "motion_name": spec.motion, **score_video(rec, spec)})
+    return summarise(rows)
+
+
 def run_base_bench(
-    components, seeds=(0, 1), steps: int = 25, guidance: float = 7.5, limit: int | None = None, progress: bool = True
+    components,
+    seeds=(0, 1),
+    steps: int = 25,
+    guidance: float = 7.5,
+    limit: int | None = None,
+    vae_clips: int = 40,
+    progress: bool = True,
 ) -> dict:
     from customvid.sampling import generate
 
@@ -119,6 +148,7 @@ def run_base_bench(
             )
     return {
         "summary": summarise(rows),
+        "vae_ceiling": vae_roundtrip(components, n=vae_clips),
         "rows": rows,
         "seconds": time.time() - t0,
         "settings": {"seeds": list(seeds), "steps": steps, "guidance": guidance, "prompts": len(prompts)},
@@ -126,9 +156,14 @@ def run_base_bench(
 
 
 def format_markdown(result: dict) -> str:
-    lines = ["| attribute | accuracy | videos |", "|---|---|---|"]
+    """Generated-video accuracy beside the VAE round-trip ceiling, one row per attribute."""
+    lines = [
+        "| attribute | generated | videos | VAE round-trip of ground truth (ceiling) | clips |",
+        "|---|---|---|---|---|",
+    ]
     for name, (value, n) in result["summary"].items():
-        lines.append(f"| {name} | {value:.1%} | {n} |")
+        ceiling, m = result["vae_ceiling"][name]
+        lines.append(f"| {name} | {value:.1%} | {n} | {ceiling:.1%} | {m} |")
     return "\n".join(lines)
 
 
@@ -146,6 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--guidance", type=float, default=7.5)
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts (quick look)")
+    p.add_argument("--vae-clips", type=int, default=40, help="ground-truth clips for the VAE ceiling")
     p.add_argument("--json", default=None, help="also write all rows to this JSON file")
     p.set_defaults(func=_run)
 
@@ -158,7 +194,12 @@ def _run(args) -> int:
     if args.steps < 1 or (args.limit is not None and args.limit < 1):
         raise CustomvidError("bench base needs --steps >= 1 and --limit >= 1")
     result = run_base_bench(
-        load_from_args(args), seeds=args.seeds, steps=args.steps, guidance=args.guidance, limit=args.limit
+        load_from_args(args),
+        seeds=args.seeds,
+        steps=args.steps,
+        guidance=args.guidance,
+        limit=args.limit,
+        vae_clips=args.vae_clips,
     )
     print(format_markdown(result))
     print(f"\n{result['settings']['prompts']} prompts x {len(args.seeds)} seeds in {result['seconds']:.0f} s")

@@ -41,6 +41,12 @@ def register(sub) -> None:
         "--export-only", action="store_true", help="export the latest checkpoint's EMA weights now, without training"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start the UNet from this model folder's weights (warm start of a new run)",
+    )
     p.add_argument("--vae-steps", type=_positive, default=None)
     p.add_argument("--unet-steps", type=_positive, default=None)
     p.add_argument("--unet-batch", type=_positive, default=None)
@@ -72,9 +78,16 @@ def _run(args) -> int:
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     cfg.threads = args.threads
+    if args.init_from is not None:
+        if not (args.init_from / "unet" / "config.json").is_file():
+            raise CustomvidError(f"--init-from {args.init_from}: no unet/config.json there")
+        cfg.init_from = str(args.init_from)
     if args.threads:
         torch.set_num_threads(args.threads)
     _check_run_config(args.out, cfg)
+    if args.export_only:  # reads the latest checkpoint only, so it may run beside the trainer
+        print(f"model written to {export_checkpoint(args.out, cfg, args.export)}")
+        return 0
     # One trainer per run folder: two would overwrite each other's checkpoints.
     lock = open(args.out / ".lock", "w")
     try:
@@ -83,9 +96,6 @@ def _run(args) -> int:
         raise CustomvidError(f"another train-base is already running in {args.out}") from None
     # SIGTERM (e.g. a batch scheduler, `kill`) checkpoints like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    if args.export_only:
-        print(f"model written to {export_checkpoint(args.out, cfg, args.export)}")
-        return 0
     vae = train_vae(args.out, cfg, progress=not args.no_progress)
     unet, scheduler, step = train_unet(args.out, cfg, vae, progress=not args.no_progress)
     dest = export_embedded(args.export, unet, vae, scheduler, cfg, step)

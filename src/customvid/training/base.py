@@ -86,6 +86,7 @@ class BaseTrainConfig:
     checkpoint_every: int = 50
     log_every: int = 10
     threads: int = 0  # 0: all cores
+    init_from: str | None = None  # model folder whose UNet initialises a new run (warm start)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -210,6 +211,12 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
     if (resumed := load_checkpoint(run_dir, {"unet": unet, "ema": ema}, opt)) is not None:
         step, state = resumed
         _restore_rng(gen, state)
+    elif cfg.init_from:
+        # Warm start (a new run, not an exact resume): both copies start from a shipped model's UNet, e.g. the
+        # committed embedded model when the run folder that produced it is gone.
+        init = UNet3DConditionModel.from_pretrained(Path(cfg.init_from) / "unet", use_safetensors=True)
+        unet.load_state_dict(init.state_dict())
+        ema.load_state_dict(init.state_dict())
     log = _Log(Path(run_dir).parent / "unet_log.jsonl")
     alphas_cumprod = scheduler.alphas_cumprod
     bar = tqdm(total=cfg.unet_steps, initial=step, desc="unet", disable=not progress)
