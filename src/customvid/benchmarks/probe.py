@@ -21,10 +21,12 @@ from customvid.world.splits import sample_spec
 
 SPLITS = ("train", "composition", "subjects", "motions")
 CONDITIONS = ("clean", "noise", "blur", "jitter", "drop", "mp4", "combined")
-ATTRIBUTES = ("presence", "single", "colour", "colour2", "shape", "texture", "background", "motion", "box_iou")
+ATTRIBUTES = ("presence", "empty", "single", "colour", "colour2", "shape", "texture", "background", "motion",
+              "box_iou")
 
 
 # ---------------------------------------------------------------- degradations (uint8 [F, H, W, 3] -> same)
+
 
 def add_noise(frames: np.ndarray, rng: np.random.Generator, sigma: float = 10.0) -> np.ndarray:
     noisy = frames.astype(np.float32) + rng.normal(0.0, sigma, frames.shape).astype(np.float32)
@@ -53,8 +55,9 @@ def drop_frames(frames: np.ndarray, rng: np.random.Generator, fraction: float = 
     return frames[keep], keep
 
 
-def mp4_roundtrip(frames: np.ndarray, rng: np.random.Generator | None = None, fps: float = 8.0,
-                  crf: int = 23) -> np.ndarray:
+def mp4_roundtrip(
+    frames: np.ndarray, rng: np.random.Generator | None = None, fps: float = 8.0, crf: int = 23
+) -> np.ndarray:
     """H.264 (yuv420p) encode and decode in memory, as saving a generated clip does."""
     import av
 
@@ -73,8 +76,12 @@ def mp4_roundtrip(frames: np.ndarray, rng: np.random.Generator | None = None, fp
     return np.stack(decoded)
 
 
-_PIXEL_DEGRADATIONS: dict[str, Callable] = {"noise": add_noise, "blur": blur, "jitter": colour_jitter,
-                                            "mp4": mp4_roundtrip}
+_PIXEL_DEGRADATIONS: dict[str, Callable] = {
+    "noise": add_noise,
+    "blur": blur,
+    "jitter": colour_jitter,
+    "mp4": mp4_roundtrip,
+}
 
 
 def degrade(frames: np.ndarray, condition: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -91,3 +98,153 @@ def degrade(frames: np.ndarray, condition: str, rng: np.random.Generator) -> tup
     if condition in _PIXEL_DEGRADATIONS:
         return _PIXEL_DEGRADATIONS[condition](frames, rng), keep
     raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
+
+
+# ---------------------------------------------------------------- clips and scoring
+
+@dataclass
+class _Case:
+    split: str  # a world split, or "empty" for a background-only clip
+    index: int
+    frames: np.ndarray
+    masks: np.ndarray
+    boxes: np.ndarray
+    truth: dict  # attribute -> expected probe reading
+
+
+def _cases(n_clips: int, n_empty: int, seed: int, frames: int, width: int, height: int) -> list[_Case]:
+    cases = []
+    for i in range(n_clips):
+        split, index = SPLITS[i % len(SPLITS)], i // len(SPLITS)
+        clip = render_clip(sample_spec(split, index, seed=seed, frames=frames, width=width, height=height))
+        s = clip.spec
+        truth = {"colour": s.subject.colour, "colour2": s.subject.colour2, "shape": s.subject.shape,
+                 "texture": s.subject.texture, "background": s.background, "motion": s.motion}
+        cases.append(_Case(split, index, clip.frames, clip.masks, clip.boxes, truth))
+    for i in range(n_empty):
+        name = vocab.BACKGROUNDS[i % len(vocab.BACKGROUNDS)]
+        bg = np.clip(np.rint(background_image(name, width, height)), 0, 255).astype(np.uint8)
+        truth = {"colour": None, "colour2": None, "shape": None, "texture": None, "background": name,
+                 "motion": None}
+        cases.append(_Case("empty", i, np.repeat(bg[None], frames, axis=0), np.zeros((frames, height, width), bool),
+                           np.full((frames, 4), np.nan), truth))
+    return cases
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of matching rows of two [N, 4] x1, y1, x2, y2 arrays; 0 where either is NaN."""
+    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x2, y2 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / (area(a) + area(b) - inter)
+    return np.nan_to_num(iou, nan=0.0)
+
+
+@dataclass
+class _Tally:
+    hits: dict
+    totals: dict
+    ious: list
+    failures: list
+    seconds: float = 0.0
+    clips: int = 0
+
+    def add(self, attr: str, ok: bool, n: int = 1, hits: float | None = None):
+        self.hits[attr] = self.hits.get(attr, 0.0) + (float(ok) * n if hits is None else hits)
+        self.totals[attr] = self.totals.get(attr, 0) + n
+
+
+def _score(case: _Case, keep: np.ndarray, probe, tally: _Tally, condition: str, max_failures: int):
+    gt_present = case.masks[keep].any(axis=(1, 2))
+    tally.add("presence", True, len(keep), hits=float((probe.present == gt_present).sum()))
+    if case.split == "empty":
+        tally.add("empty", not probe.present.any() and probe.colour is None and probe.motion is None)
+    else:
+        tally.add("single", True, int(gt_present.sum()), hits=float((probe.single & gt_present).sum()))
+        tally.ious.extend(box_iou(np.asarray(probe.boxes, float), case.boxes[keep])[gt_present].tolist())
+    for attr, want in case.truth.items():
+        if case.split == "empty" and attr != "background":
+            continue
+        got = getattr(probe, attr)
+        tally.add(attr, got == want)
+        if got != want and len(tally.failures) < max_failures:
+            tally.failures.append({"condition": condition, "split": case.split, "index": case.index,
+                                   "attribute": attr, "want": want, "got": got})
+
+
+def run_probe_benchmark(n_clips: int = 300, seed: int = 0, conditions: tuple[str, ...] = CONDITIONS,
+                        n_empty: int | None = None, frames: int = 16, width: int = 64, height: int = 64,
+                        max_failures: int = 200, progress: bool = False) -> dict:
+    """Probe accuracy per attribute and condition.
+
+    n_clips subject clips cycle through the splits train, composition, subjects and motions (clip i is
+    `sample_spec(split, i // 4, seed)`), plus n_empty background-only clips (default n_clips // 10, at least 7:
+    every background). Every condition sees the same clips; its degradations are seeded per clip.
+
+    Returns {"config": ..., "conditions": {condition: {attribute: accuracy, ..., "box_iou": mean IoU,
+    "clips": n, "ms_per_clip": probe time}}, "failures": [first failures]}. Attributes: presence (per frame),
+    empty (background-only clips read as empty), single (per frame: present and one blob), colour, colour2,
+    shape, texture, background, motion (per clip).
+    """
+    from customvid.world.probe import probe_video
+
+    n_empty = max(len(vocab.BACKGROUNDS), n_clips // 10) if n_empty is None else n_empty
+    started = time.perf_counter()
+    cases = _cases(n_clips, n_empty, seed, frames, width, height)
+    results: dict[str, dict] = {}
+    failures: list[dict] = []
+    for condition in conditions:
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
+        tally = _Tally({}, {}, [], [])
+        for k, case in enumerate(cases):
+            # seeded by condition name and clip, so any subset of conditions reproduces the same videos
+            rng = np.random.default_rng([seed, CONDITIONS.index(condition), k])
+            video, keep = degrade(case.frames, condition, rng)
+            t0 = time.perf_counter()
+            probe = probe_video(video)
+            tally.seconds += time.perf_counter() - t0
+            tally.clips += 1
+            _score(case, keep, probe, tally, condition, max_failures - len(failures))
+        row = {attr: tally.hits[attr] / tally.totals[attr] for attr in tally.totals}
+        row["box_iou"] = float(np.mean(tally.ious)) if tally.ious else float("nan")
+        row["clips"] = tally.clips
+        row["ms_per_clip"] = 1000 * tally.seconds / max(tally.clips, 1)
+        results[condition] = row
+        failures.extend(tally.failures)
+        if progress:
+            print(f"{condition}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.items()), flush=True)
+    config = {"n_clips": n_clips, "n_empty": n_empty, "seed": seed, "frames": frames, "width": width,
+              "height": height, "splits": list(SPLITS), "wall_s": time.perf_counter() - started}
+    return {"config": config, "conditions": results, "failures": failures}
+
+
+TABLE_COLUMNS = ("presence", "empty", "single", "colour", "colour2", "shape", "texture", "background", "motion",
+                 "box_iou", "ms_per_clip")
+
+
+def format_probe_table(result: dict) -> str:
+    """A markdown table of run_probe_benchmark's result: one row per condition, accuracies in percent."""
+    cols = [c for c in TABLE_COLUMNS if any(c in row for row in result["conditions"].values())]
+    lines = ["| condition | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for cond, row in result["conditions"].items():
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            if v is None:
+                cells.append("-")
+            elif c == "ms_per_clip":
+                cells.append(f"{v:.0f}")
+            elif c == "box_iou":
+                cells.append(f"{v:.3f}")
+            else:
+                cells.append(f"{100 * v:.1f}")
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    cfg = result["config"]
+    lines.append("")
+    lines.append(f"{cfg['n_clips']} subject clips ({', '.join(cfg['splits'])}) + {cfg['n_empty']} background-only "
+                 f"clips per condition, {cfg['frames']} frames at {cfg['width']}x{cfg['height']}, seed {cfg['seed']}; "
+                 "accuracy in %, box IoU mean over ground-truth frames, probe time per clip.")
+    return "\n".join(lines)

@@ -16,15 +16,27 @@ from customvid.world import vocab
 from customvid.world.render import background_image
 
 OFFSET_WEIGHT = 0.6  # how much a global colour shift costs relative to a structural mismatch
+# Beyond these (grey levels) the best candidate is not the background, only the model to subtract: colour
+# jitter of +-15% shifts a background by <= 24 and leaves <= 10 of structure (measured on degraded renders).
+MAX_OFFSET = 40.0
+MAX_SPREAD = 20.0
 
 
 @dataclass
 class BackgroundFit:
-    name: str
-    image: np.ndarray  # float32 [H, W, 3]: the candidate plus the fitted colour offset
+    name: str | None  # None when even the best candidate is too far off to be that background
+    image: np.ndarray  # float32 [H, W, 3]: the best candidate plus the fitted colour offset
     noise: float  # robust per-channel noise sigma (grey levels) of the frames around the model
-    score: float  # lower is better: median block distance after the offset
+    score: float  # lower is better: structural mismatch + weighted offset
     scores: dict[str, float]
+    offset: float  # size of the fitted colour shift
+    spread: float  # median block distance left after the shift
+
+    @property
+    def margin(self) -> float:
+        """0..1: how much better the chosen candidate fits than the runner-up."""
+        ranked = sorted(self.scores.values())
+        return 1.0 - ranked[0] / ranked[1] if len(ranked) > 1 and ranked[1] > 0 else 1.0
 
 
 def _blocks(x: np.ndarray, b: int) -> np.ndarray:
@@ -34,11 +46,11 @@ def _blocks(x: np.ndarray, b: int) -> np.ndarray:
     return x.reshape(*x.shape[:-3], h // b, b, w // b, b, x.shape[-1]).mean(axis=(-4, -2))
 
 
-def _candidate_score(blk: np.ndarray, cand: np.ndarray) -> tuple[float, np.ndarray]:
+def _candidate_fit(blk: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-channel colour offset and remaining median distance of blocks [..., 3] from a candidate's blocks."""
     resid = (blk - cand).reshape(-1, 3)
     offset = np.median(resid, axis=0)
-    spread = float(np.median(np.linalg.norm(resid - offset, axis=1)))
-    return spread + OFFSET_WEIGHT * float(np.linalg.norm(offset)), offset
+    return offset, float(np.median(np.linalg.norm(resid - offset, axis=1)))
 
 
 def fit_background(frames: np.ndarray) -> BackgroundFit:
@@ -46,14 +58,15 @@ def fit_background(frames: np.ndarray) -> BackgroundFit:
     _, h, w, _ = frames.shape
     b = max(1, min(h, w) // 16)
     blk = _blocks(frames, b)
-    scores: dict[str, float] = {}
-    offsets: dict[str, np.ndarray] = {}
-    for name in vocab.BACKGROUNDS:
-        cand = _blocks(background_image(name, w, h), b)
-        scores[name], offsets[name] = _candidate_score(blk, cand)
+    fits = {name: _candidate_fit(blk, _blocks(background_image(name, w, h), b)) for name in vocab.BACKGROUNDS}
+    scores = {name: spread + OFFSET_WEIGHT * float(np.linalg.norm(off)) for name, (off, spread) in fits.items()}
     name = min(scores, key=scores.get)
-    image = (background_image(name, w, h) + offsets[name]).astype(np.float32)
-    return BackgroundFit(name, image, _noise_sigma(frames, image), scores[name], scores)
+    offset, spread = fits[name]
+    image = (background_image(name, w, h) + offset).astype(np.float32)
+    size = float(np.linalg.norm(offset))
+    known = size <= MAX_OFFSET and spread <= MAX_SPREAD
+    return BackgroundFit(name if known else None, image, _noise_sigma(frames, image), scores[name], scores, size,
+                         spread)
 
 
 def _noise_sigma(frames: np.ndarray, image: np.ndarray) -> float:

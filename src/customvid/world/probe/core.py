@@ -1,13 +1,12 @@
 """probe_video: read a world-like video's subject, background and motion back from its pixels.
 
 Pipeline: background model -> subject colours -> coverage (alpha) -> blobs -> shape and pose by template
-matching -> texture by pattern fitting at that pose -> coverage again, now reading each pixel as base or ink
-where the fitted pattern puts it -> final masks, shape, boxes -> motion from the pose track.
+matching -> texture by pattern fitting at that pose -> masks and boxes from the fitted outline -> motion from
+the pose track.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import cv2
@@ -20,42 +19,54 @@ from customvid.world.probe.segment import (
     blobs,
     denoise,
     estimate_colours,
-    generous_alpha,
+    foreground_threshold,
+    local_alpha,
+    pattern_ink_colour,
 )
 from customvid.world.probe.shape import (
     SYMMETRY,
     continuous_angles,
+    coverage,
+    geometry,
     match_shapes,
     normalised_patch,
+    rotation,
     sprite_pose,
     template_bank,
     template_box,
 )
 from customvid.world.probe.shape import N as PATCH
-from customvid.world.probe.texture import TextureFrame, classify_frame, interior, predicted_ink
+from customvid.world.probe.texture import TextureReading, classify_texture, frame_view, predicted_ink
 
 ALPHA_FLOOR = 0.15  # coverage below this is treated as noise when measuring a blob
+BLUR_STEPS = (0.0, 0.5, 0.8, 1.1, 1.5)  # candidate video blurs (px)
+BASE_TO_TWO_COLOUR = {"dotted": "spotted", "striped": "banded"}  # same layouts, ink of another colour
+FIRST_READING_FRAMES = 6  # the first pattern reading only steers pass 2; the biggest frames suffice
+MODEL_AGREEMENT = 0.6  # IoU between fitted outline and pixel mask above which the outline gives mask and box
 
 
 @dataclass
 class VideoProbe:
-    present: np.ndarray  # bool [F]
-    boxes: np.ndarray  # float [F, 4] x1, y1, x2, y2 px; NaN rows where absent
-    masks: np.ndarray  # bool [F, H, W] (the main subject's blob)
-    n_components: np.ndarray  # int [F] separate foreground blobs
-    centres: np.ndarray  # float [F, 2] sprite origin (rotation centre) px; NaN where absent
-    scales: np.ndarray  # float [F] sprite radius px (half the renderer's `size * scale`); NaN where absent
-    angles: np.ndarray  # float [F] sprite angle (radians, modulo the shape's symmetry); NaN where absent
+    """What the probe read. Video-level attributes are None when no frame shows a subject (background: when
+    no world background fits); per-frame arrays hold NaN / None / False where the subject is absent."""
+
+    present: np.ndarray  # bool [F]: a subject blob is there
+    boxes: np.ndarray  # float [F, 4] x1, y1, x2, y2 px (x2, y2 exclusive, like the renderer's); NaN rows if absent
+    masks: np.ndarray  # bool [F, H, W] the main (largest) subject
+    n_components: np.ndarray  # int [F] separate foreground blobs (2 = a second subject or a split one)
+    centres: np.ndarray  # float [F, 2] sprite origin (the point the renderer moves and turns about) px
+    scales: np.ndarray  # float [F] sprite radius px (the renderer's size / 2 * scale)
+    angles: np.ndarray  # float [F] sprite angle, radians, tracked through the shape's symmetry
     colour: str | None
-    colour2: str | None
+    colour2: str | None  # second colour of two-colour textures (checkered, spotted, banded)
     shape: str | None
     texture: str | None
     background: str | None
     motion: str | None
-    frame_colours: list[str | None]
-    frame_shapes: list[str | None]
-    frame_textures: list[str | None]
-    confidence: dict[str, float] = field(default_factory=dict)  # per attribute, 0..1 (share of the vote)
+    frame_colours: list[str | None]  # each frame's own dominant colour
+    frame_shapes: list[str | None]  # each frame's own best template
+    frame_textures: list[str | None]  # each frame's pattern at the video's pattern angle (None: too small)
+    confidence: dict[str, float] = field(default_factory=dict)  # per attribute, 0..1 (see probe_video)
 
     @property
     def single(self) -> np.ndarray:
@@ -69,17 +80,6 @@ def mask_box(mask: np.ndarray) -> np.ndarray:
     if not len(xs):
         return np.full(4, np.nan)
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
-
-
-def _majority(values: list[str | None], weights: np.ndarray | None = None) -> tuple[str | None, float]:
-    tally: Counter = Counter()
-    for i, v in enumerate(values):
-        if v is not None:
-            tally[v] += 1.0 if weights is None else float(weights[i])
-    if not tally or sum(tally.values()) <= 0:
-        return None, 0.0
-    name, top = tally.most_common(1)[0]
-    return name, top / sum(tally.values())
 
 
 def _empty(frames: np.ndarray, background: str | None) -> VideoProbe:
@@ -133,13 +133,14 @@ class _Poses:
     boxes: np.ndarray
 
 
-def _fit_poses(b: _Blobs) -> _Poses:
+def _fit_poses(b: _Blobs, shape: str | None = None) -> _Poses:
+    """Shape (the best template summed over frames, unless given) and per-frame pose."""
     n_frames = len(b.present)
     idx = np.nonzero(b.present)[0]
     errors, angles = match_shapes(b.patches[idx])
     shapes = template_bank().shapes
     total = errors.sum(0)
-    shape_i = int(np.argmin(total))
+    shape_i = int(np.argmin(total)) if shape is None else shapes.index(shape)
     frame_shapes: list[str | None] = [None] * n_frames
     poses = _Poses(shapes[shape_i], 0.0, frame_shapes, np.full((n_frames, 2), np.nan), np.full(n_frames, np.nan),
                    np.full(n_frames, np.nan), np.full((n_frames, 4), np.nan))
@@ -150,43 +151,50 @@ def _fit_poses(b: _Blobs) -> _Poses:
         origin, radius = sprite_pose(poses.shape, b.centroids[f], b.sqrt_area[f], a)
         poses.centres[f], poses.scales[f], poses.angles[f] = origin, radius, a
         poses.boxes[f] = template_box(poses.shape, origin, radius, a)
-    poses.shape_share = _majority(frame_shapes)[1]
+    poses.shape_share = frame_shapes.count(poses.shape) / max(len(idx), 1)
     return poses
 
 
-def _textures(xs: np.ndarray, b: _Blobs, poses: _Poses, c1, c2, two_colour: bool) -> list[TextureFrame | None]:
-    out: list[TextureFrame | None] = [None] * len(b.present)
-    for f in np.nonzero(b.present)[0]:
-        ys, xx = np.nonzero(interior(b.masks[f]))
-        out[f] = classify_frame(xs[f][ys, xx], ys, xx, c1, c2, two_colour, poses.shape, poses.centres[f],
-                                poses.scales[f], poses.angles[f])
+def _biggest(b: _Blobs, n: int) -> np.ndarray:
+    """Present frames with the n biggest subjects, in time order."""
+    idx = np.nonzero(b.present)[0]
+    return np.sort(idx[np.argsort(-b.sqrt_area[idx])[:n]])
+
+
+def _coverages(b: _Blobs, poses: _Poses, frames: np.ndarray | None = None) -> np.ndarray:
+    """The fitted outline's coverage [F, H, W] in the given (default: every present) frame, zeros elsewhere."""
+    n_frames, h, w = b.masks.shape
+    out = np.zeros((n_frames, h, w), np.float32)
+    for f in np.nonzero(b.present)[0] if frames is None else frames:
+        out[f] = coverage(poses.shape, poses.centres[f], poses.scales[f], poses.angles[f], h, w)
     return out
 
 
-def _layout_alpha(xs: np.ndarray, bg: np.ndarray, c1: np.ndarray, c2: np.ndarray, texture: str, generous: np.ndarray,
-                  noise: float, poses: _Poses, tex: list[TextureFrame | None]) -> np.ndarray:
-    """Coverage where each pixel near the subject mixes the background with the base/ink blend that the fitted
-    pattern predicts there. Where that reading does not fit the pixel (a pose or pattern slightly off), the
-    generous reading stands."""
-    alpha, _ = alpha_along(xs, bg, c1)
-    _, h, w, _ = xs.shape
-    tol = max(20.0, 4.0 * noise)
-    for f in np.nonzero(np.isfinite(poses.scales))[0]:
-        x1, y1, x2, y2 = poses.boxes[f]
-        ys, xx = np.mgrid[max(0, int(y1) - 2):min(h, int(np.ceil(y2)) + 2),
-                          max(0, int(x1) - 2):min(w, int(np.ceil(x2)) + 2)]
-        if ys.size == 0:
-            continue
-        tf = tex[f]
-        known = tf is not None and tf.texture == texture and np.isfinite(tf.angle)
-        angle, origin = (tf.angle, tf.origin) if known else (poses.angles[f], poses.centres[f])
-        t = predicted_ink(texture, ys.ravel(), xx.ravel(), origin, poses.scales[f], np.array([angle]))[0]
-        if known and tf.swapped:  # per frame: a half turn of a striped pattern equals swapping its colours
-            t = 1.0 - t
-        mix = (1 - t)[:, None] * c1 + t[:, None] * c2
-        a, r = alpha_along(xs[f][ys, xx], bg[ys, xx], mix.reshape(*ys.shape, 3))
-        alpha[f][ys, xx] = np.where(r < tol, a, generous[f][ys, xx])
-    return alpha
+def _blur_sigma(alpha: np.ndarray, cover: np.ndarray, present: np.ndarray) -> float:
+    """The Gaussian blur (px) that best turns the fitted outlines into the measured coverage, judged on the
+    frames with the largest subjects."""
+    idx = np.nonzero(present & (cover.sum(axis=(1, 2)) > 0))[0]
+    idx = idx[np.argsort(-cover[idx].sum(axis=(1, 2)))[:4]]
+    a = np.clip(alpha[idx], 0, 1)
+    errors = [((a - (np.stack([cv2.GaussianBlur(c, (0, 0), s) for c in cover[idx]]) if s else cover[idx])) ** 2).sum()
+              for s in BLUR_STEPS]
+    return float(BLUR_STEPS[int(np.argmin(errors))])
+
+
+def _texture(xs: np.ndarray, bg: np.ndarray, cover: np.ndarray, sigma: float, b: _Blobs, poses: _Poses,
+             c1: np.ndarray, c2: np.ndarray, two_colour: bool, max_frames: int | None = None,
+             offset: float | None = None) -> TextureReading:
+    """The pattern, read from every present frame or only the max_frames with the biggest subject; at a given
+    pattern angle offset or searching for it."""
+    frames = np.nonzero(b.present)[0] if max_frames is None else _biggest(b, max_frames)
+    views = {}
+    for f in frames:
+        cov = cv2.GaussianBlur(cover[f], (0, 0), sigma) if sigma else cover[f]
+        centroid = poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geometry(poses.shape).centroid)
+        view = frame_view(xs[f], bg, cov, c1, c2, centroid, poses.scales[f], poses.angles[f], sigma)
+        if view is not None:
+            views[int(f)] = view
+    return classify_texture(views, poses.shape, two_colour, offset)
 
 
 def _motion(poses: _Poses, present: np.ndarray, side: int) -> str | None:
@@ -197,8 +205,63 @@ def _motion(poses: _Poses, present: np.ndarray, side: int) -> str | None:
     return classify_motion(feats, poses.centres[idx[[0, -1]]])
 
 
+def _layout_alpha(xs: np.ndarray, bg: np.ndarray, c1: np.ndarray, c2: np.ndarray, reading: TextureReading,
+                  poses: _Poses, fallback: np.ndarray, noise: float) -> np.ndarray:
+    """Coverage reading each pixel near the subject against the base/ink blend that the fitted pattern puts
+    there (solid: the base colour). This settles what no single pixel can: on a dark background a dark ink
+    stripe and a half-covered base edge have the same colour. Where that reading does not fit the pixel (pose
+    or pattern slightly off, colours mixed by compression) the first reading stands."""
+    near = fallback > 0  # the first reading's region of interest
+    alpha = np.zeros_like(fallback)
+    alpha[near], _ = alpha_along(xs[near], np.broadcast_to(bg, xs.shape)[near], c1)
+    if reading.texture == "solid":
+        return alpha
+    _, h, w, _ = xs.shape
+    tol = max(20.0, 4.0 * noise)
+    k = SYMMETRY[poses.shape]
+    geo = geometry(poses.shape)
+    for f in np.nonzero(np.isfinite(poses.scales))[0]:
+        x1, y1, x2, y2 = poses.boxes[f]
+        ys, xx = np.mgrid[max(0, int(y1) - 2):min(h, int(np.ceil(y2)) + 2),
+                          max(0, int(x1) - 2):min(w, int(np.ceil(x2)) + 2)]
+        if ys.size == 0:
+            continue
+        angle = reading.angle_offset if k == 0 else poses.angles[f] + reading.angle_offset
+        centroid = poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geo.centroid)
+        origin = centroid - poses.scales[f] * (rotation(angle) @ geo.centroid)
+        t = predicted_ink(reading.texture, ys.ravel(), xx.ravel(), origin, poses.scales[f], np.array([angle]))[0]
+        if reading.swapped:
+            t = 1.0 - t
+        mix = (1 - t)[:, None] * c1 + t[:, None] * c2
+        a, r = alpha_along(xs[f][ys, xx], bg[ys, xx], mix.reshape(*ys.shape, 3))
+        alpha[f][ys, xx] = np.where(r < tol, a, fallback[f][ys, xx])
+    return alpha
+
+
+def _model_masks(b: _Blobs, b2: _Blobs, cover: np.ndarray,
+                 agree: float = MODEL_AGREEMENT) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the fitted sprite's own coverage >= 0.5 where it agrees with a pixel mask of either pass (IoU
+    >= agree), else the first pass's pixel mask; and the masks' boxes. The fit pools every edge pixel, so under
+    noise, blur and compression it places the outline better than thresholding each pixel does; the pixel
+    mask stands where the subject is no world sprite."""
+    masks = b.masks.copy()
+    for f in np.nonzero(b.present)[0]:
+        model = cover[f] >= 0.5
+        for pixels in (b.masks[f], b2.masks[f]):
+            if (model & pixels).sum() >= agree * (model | pixels).sum():
+                masks[f] = model
+                break
+    return masks, np.stack([mask_box(m) for m in masks])
+
+
 def probe_video(frames: np.ndarray) -> VideoProbe:
-    """Read subject, background and motion from uint8 [F, H, W, 3] frames of a world-like video."""
+    """Read subject, background and motion from uint8 [F, H, W, 3] frames of a world-like video (any size and
+    frame count; rendered, compressed or generated). One subject is read: the largest blob of each frame.
+
+    confidence: background (how much better than the runner-up it fits), colour (share of the colour votes),
+    shape (share of frames whose own best template is the video's shape), texture (share of the ink-fraction
+    variance the pattern explains; 0 for solid).
+    """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"expected frames [F, H, W, 3], got shape {frames.shape}")
@@ -206,44 +269,61 @@ def probe_video(frames: np.ndarray) -> VideoProbe:
     bgfit = fit_background(x)
     bg = bgfit.image
     xs = denoise(x, bgfit.noise)
-    rough = np.linalg.norm(xs - bg, axis=-1) > max(35.0, 8.0 * bgfit.noise)
+    rough = np.linalg.norm(xs - bg, axis=-1) > foreground_threshold(bgfit.noise)
     colours = estimate_colours(xs, bg, rough)
-    if colours.name is None:
+    if colours.name is None:  # nothing stands off the background
         return _empty(frames, bgfit.name)
     c1, c2, two_colour = colours.c1, colours.c2, colours.name2 is not None
 
-    # pass 1: layout unknown, read ink generously; enough for shape, pose and texture
-    generous = generous_alpha(xs, bg, c1, c2, bgfit.noise)
-    b = _measure(generous)
-    if not b.present.any():
-        return _empty(frames, bgfit.name)
-    poses = _fit_poses(b)
-    tex = _textures(xs, b, poses, c1, c2, two_colour)
-    frame_textures = [t.texture if t is not None else None for t in tex]
-    texture, tex_share = _majority(frame_textures, np.array([t.weight if t else 0.0 for t in tex]))
-    swapped = False
-    if two_colour:
-        votes = [(t.swapped, t.weight) for t in tex if t is not None and t.texture is not None]
-        swapped = sum(w for s, w in votes if s) > sum(w for s, w in votes if not s)
-        texture = texture or "checkered"
-    texture = texture or "solid"  # too small everywhere to see a pattern
-
-    # pass 2: the fitted layout says which pixels are ink; re-measure and re-fit
-    if texture == "solid":
-        alpha, _ = alpha_along(xs, bg, c1)
-    else:
-        alpha = _layout_alpha(xs, bg, c1, c2, texture, generous, bgfit.noise, poses, tex)
+    alpha = local_alpha(xs, bg, rough, c1, c2, bgfit.noise)
     b = _measure(alpha)
     if not b.present.any():
         return _empty(frames, bgfit.name)
     poses = _fit_poses(b)
+    cover = _coverages(b, poses, _biggest(b, FIRST_READING_FRAMES))  # all the first reading needs
+    sigma = _blur_sigma(alpha, cover, b.present)
+    reading = _texture(xs, bg, cover, sigma, b, poses, c1, c2, two_colour, max_frames=FIRST_READING_FRAMES)
+    texture, swapped = reading.texture, reading.swapped
+    frame_textures = [reading.frame_textures.get(f) for f in range(len(frames))]
+
+    # pass 2: with the pattern known, read coverage again and refit the pose; a solid subject's coverage is
+    # now read exactly (no ink to confuse with edges, so holes and points stay), and so is its shape
+    b2 = _measure(_layout_alpha(xs, bg, c1, c2, reading, poses, alpha, bgfit.noise))
+    both = b.present & b2.present
+    agree = both & (np.abs(b2.sqrt_area / np.where(both, b.sqrt_area, 1.0) - 1) < 0.15)
+    if agree.any():
+        b2.present = agree
+        poses2 = _fit_poses(b2, None if texture == "solid" else poses.shape)
+        if poses2.shape != poses.shape:
+            poses = _fit_poses(b, poses2.shape)
+        for f in np.nonzero(agree)[0]:
+            poses.centres[f], poses.scales[f], poses.angles[f] = poses2.centres[f], poses2.scales[f], poses2.angles[f]
+    cover = _coverages(b, poses)
+    # the pattern again, at the better pose: at the angle found, or (if none was found) searching again
+    offset = None if texture == "solid" else reading.angle_offset
+    reading = _texture(xs, bg, cover, sigma, b, poses, c1, c2, two_colour, offset=offset)
+    texture, swapped = reading.texture, reading.swapped
+    frame_textures = [reading.frame_textures.get(f) for f in range(len(frames))]
 
     colour, colour2 = (colours.name2, colours.name) if swapped else (colours.name, colours.name2)
+    if colour2 is None and texture in BASE_TO_TWO_COLOUR and reading.ink_shift is not None:
+        colour2 = pattern_ink_colour(reading.ink_shift, c1, colour)
+        if colour2 is not None:  # the ink is another colour: the two-colour version of the pattern
+            texture = BASE_TO_TWO_COLOUR[texture]
     present = b.present
-    boxes = np.stack([mask_box(m) for m in b.masks])
-    confidence = {"shape": poses.shape_share, "texture": tex_share}
+    masks, boxes = _model_masks(b, b2, cover)
     motion = _motion(poses, present, min(frames.shape[1:3]))
-    return VideoProbe(present, boxes, b.masks, b.n_components, poses.centres, poses.scales, poses.angles,
-                      colour, colour2, poses.shape, texture, bgfit.name, motion,
-                      [colour if p else None for p in present], poses.frame_shapes,
+    # a two-colour subject's frames may each show more of either colour; both name the subject
+    same = {colours.name, colours.name2} - {None}
+    frame_colours = [(colour if n in same else n) if p else None
+                     for n, p in zip(colours.frame_names, present, strict=True)]
+    confidence = {"background": bgfit.margin, "colour": _vote_share(colours.votes, colour, colour2),
+                  "shape": poses.shape_share, "texture": reading.share}
+    return VideoProbe(present, boxes, masks, b.n_components, poses.centres, poses.scales, poses.angles,
+                      colour, colour2, poses.shape, texture, bgfit.name, motion, frame_colours, poses.frame_shapes,
                       [t if p else None for t, p in zip(frame_textures, present, strict=True)], confidence)
+
+
+def _vote_share(votes: dict[str, float], *names: str | None) -> float:
+    total = sum(votes.values())
+    return sum(votes.get(n, 0.0) for n in names if n) / total if total > 0 else 0.0

@@ -98,7 +98,6 @@ def motion_features(centres: np.ndarray, scales: np.ndarray, angles: np.ndarray,
     axis_angle = float(np.arctan2(major[1], major[0]))
     centre = _circle_centre(p)
     rel = p - centre
-    theta = np.arctan2(rel[:, 1], rel[:, 0])
     steps = np.diff(p, axis=0)
     lengths = np.linalg.norm(steps, axis=1)
     heading = np.arctan2(steps[:, 1], steps[:, 0])[lengths > 0.5]

@@ -1,10 +1,9 @@
 """Foreground from the background model: colour names, per-pixel coverage (alpha), masks and blobs.
 
-A pixel is modelled as a mix of the background and up to two subject colours (base and ink):
-    p = B + a * (c1 - B) + b * (c2 - B),  alpha = a + b.
-This is the renderer's own compositing, so alpha >= 0.5 reproduces its coverage >= 0.5 masks, also at
-anti-aliased or blurred edges. Where ink and background lie on one line (a dark shade on a dark background) the
-minimum-norm solution splits the difference between "base edge" and "ink"; the shape fit resolves the rest.
+The renderer composites p = B (1 - alpha) + alpha S, with S the subject's own colour there (base, ink, or a
+mix). So a pixel's coverage is its position on the line from the background B to S, and alpha >= 0.5
+reproduces the renderer's coverage >= 0.5 masks, also at anti-aliased or blurred edges. S is taken from the
+subject's inside next to the pixel; where no inside is near, from the palette readings.
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ NAMES = list(vocab.ALL_COLOURS)
 PALETTE = np.array([vocab.ALL_COLOURS[n] for n in NAMES], np.float32)
 # Full colours, then the 0.5x shades that base textures use as ink.
 SWATCHES = np.concatenate([PALETTE, 0.5 * PALETTE])
+CLEAR_COLOUR_RESIDUAL = 30.0  # ... and off it by less than this (and well covered) to vote clearly
 MAX_COLOUR_RESIDUAL = 45.0  # grey levels off a background-to-swatch line before a pixel counts for no colour
 MIN_BLOB_AREA = 5  # px: smaller specks are noise, not a subject (the smallest world sprite covers ~12 px)
+LOCAL_SIGMA = 1.2  # px: how far an edge pixel looks inside for its subject colour
 SECOND_COLOUR_SHARE = 0.04  # a second colour covering this share of the inside makes a two-colour texture
 
 
@@ -32,6 +33,13 @@ class Colours:
     c1: np.ndarray  # observed base colour (float32 [3]); includes jitter
     c2: np.ndarray  # observed ink colour
     votes: dict[str, float] = field(default_factory=dict)
+    frame_names: list[str | None] = field(default_factory=list)  # each frame's own dominant colour
+
+
+def foreground_threshold(noise: float) -> float:
+    """Grey-level distance from the background model beyond which a (denoised) pixel is surely foreground:
+    smoothing leaves about a third of the noise, so this is ~5 sigma of what remains."""
+    return max(30.0, 3.0 * noise)
 
 
 def denoise(x: np.ndarray, noise: float) -> np.ndarray:
@@ -64,18 +72,25 @@ def estimate_colours(x: np.ndarray, bg: np.ndarray, fg: np.ndarray) -> Colours:
         return Colours(None, None, np.zeros(3, np.float32), np.zeros(3, np.float32))
     k, alpha, res = fit_swatches(p, b)
     ok = res < MAX_COLOUR_RESIDUAL
-    weight = np.clip(alpha, 0, 1) * ok
     full = k < len(NAMES)
     name_idx = k % len(NAMES)
+    # vote with well-covered pixels that sit squarely on a swatch line: half-covered mixes of two subject
+    # colours (blurred stripes of orange and blue) pass for a pale third colour; tiny subjects vote with all
+    clear = (res < CLEAR_COLOUR_RESIDUAL) & (alpha > 0.6)
+    weight = np.clip(alpha, 0, 1) * (clear if clear.sum() >= 4 else ok)
     votes = np.bincount(name_idx, weights=weight, minlength=len(NAMES))
     first = int(np.argmax(votes))
+    frame_of = np.nonzero(fg)[0]
+    per_frame = np.bincount(frame_of * len(NAMES) + name_idx, weights=weight,
+                            minlength=len(fg) * len(NAMES)).reshape(len(fg), len(NAMES))
+    frame_names = [NAMES[int(np.argmax(v))] if v.max() > 0 else None for v in per_frame]
     c1 = _observed(p, ok & full & (name_idx == first) & (alpha > 0.8), PALETTE[first])
     inside = np.stack([cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)) for m in fg]).astype(bool)
     second, c2 = second_colour(x[inside], c1, first)
     if second is None:
         c2 = _observed(p, ok & ~full & (name_idx == first) & (alpha > 0.8), 0.5 * c1, min_count=8)
     return Colours(NAMES[first], None if second is None else NAMES[second], c1, c2,
-                   {NAMES[i]: float(v) for i, v in enumerate(votes) if v > 0})
+                   {NAMES[i]: float(v) for i, v in enumerate(votes) if v > 0}, frame_names)
 
 
 def second_colour(p: np.ndarray, c1: np.ndarray, first: int) -> tuple[int | None, np.ndarray]:
@@ -109,9 +124,9 @@ def _observed(p: np.ndarray, sel: np.ndarray, fallback: np.ndarray, min_count: i
     return np.median(p[sel], axis=0).astype(np.float32)
 
 
-def alpha_along(x: np.ndarray, bg: np.ndarray, colour: np.ndarray | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coverage of each pixel if it mixes the background with `colour` ([3] or per pixel [..., 3]) only, and the
-    distance (grey levels) of the pixel off that mixing line. Both [F, H, W]."""
+def alpha_along(x: np.ndarray, bg: np.ndarray, colour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage of each pixel x [..., 3] if it mixes the background bg with `colour` ([3] or per pixel) only, and
+    the distance (grey levels) of the pixel off that mixing line. Both [...]."""
     d = x - bg
     axis = colour - bg
     alpha = (d * axis).sum(-1) / np.maximum((axis * axis).sum(-1), 1.0)
@@ -120,18 +135,53 @@ def alpha_along(x: np.ndarray, bg: np.ndarray, colour: np.ndarray | np.ndarray) 
     return alpha.astype(np.float32), res.astype(np.float32)
 
 
-def generous_alpha(x: np.ndarray, bg: np.ndarray, c1: np.ndarray, c2: np.ndarray, noise: float) -> np.ndarray:
-    """Coverage [F, H, W] when texture layout is still unknown: near the subject's base-coloured pixels, each
-    pixel takes the best-fitting reading among base, ink and their half mix, so ink stripes and caps (which on
-    a dark background look just like anti-aliased base edges) count as subject. Slightly dilates plain edges."""
-    a_base, r_base = alpha_along(x, bg, c1)
+def _readings(p: np.ndarray, b: np.ndarray, c1: np.ndarray, c2: np.ndarray, noise: float):
+    """Base-only coverage of pixels p over backgrounds b ([N, 3] each), its residual, and the best coverage among
+    the base, ink and half-mix readings that fit (the generous reading)."""
+    a_base, r_base = alpha_along(p, b, c1)
     best = a_base.copy()
     tol = max(20.0, 4.0 * noise)
     for colour in (c2, 0.5 * (c1 + c2)):
-        a, r = alpha_along(x, bg, colour)
+        a, r = alpha_along(p, b, colour)
         best = np.where((r < tol) & (a > best), a, best)
-    near = np.stack([_near(m) for m in (a_base >= 0.5) & (r_base < 2 * tol)])
-    return np.where(near, best, a_base)
+    return a_base, r_base, best, tol
+
+
+def local_alpha(x: np.ndarray, bg: np.ndarray, fg: np.ndarray, c1: np.ndarray, c2: np.ndarray,
+                noise: float) -> np.ndarray:
+    """Coverage [F, H, W] of the subject, read only near the foreground fg (elsewhere 0).
+
+    Pixels inside the foreground (eroded by 1 px) are subject. Each pixel around them is read against the
+    subject colour next to it: a mean of the inside pixels within ~2 px, weighted towards those far from the
+    background, so a blurred edge is read against the sprite's full colour rather than against its own
+    half-mixed neighbours or a dark ink spot. Whatever the texture, or however blur and compression have mixed
+    its colours, an edge pixel is a blend of background and that colour. Pixels with no inside nearby (tiny
+    sprites) take the generous reading: the best of base, ink and their mix, near base-coloured pixels, so that
+    ink stripes and caps (which on a dark background look just like anti-aliased base edges) count as subject.
+    """
+    kernel = np.ones((3, 3), np.uint8)
+    roi = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((11, 11), np.uint8)) for m in fg]).astype(bool)
+    inside = np.stack([cv2.erode(m.astype(np.uint8), kernel) for m in fg]).astype(bool)
+    bgf = np.broadcast_to(bg, x.shape)
+    p, b = x[roi], bgf[roi]
+    a_base, r_base, best, tol = _readings(p, b, c1, c2, noise)
+    core = np.zeros(fg.shape, bool)
+    core[roi] = (a_base >= 0.5) & (r_base < 2 * tol)
+    generous = np.where(np.stack([_near(m) for m in core])[roi], best, a_base)
+
+    w = np.where(inside, ((x - bgf) ** 2).sum(-1), 0.0).astype(np.float32)
+    num = np.stack([cv2.GaussianBlur(xf * wf[..., None], (0, 0), LOCAL_SIGMA) for xf, wf in zip(x, w, strict=True)])
+    den = np.stack([cv2.GaussianBlur(wf, (0, 0), LOCAL_SIGMA) for wf in w])
+    support = np.stack([cv2.GaussianBlur(m.astype(np.float32), (0, 0), LOCAL_SIGMA) for m in inside])[roi] > 0.05
+    local = num[roi] / np.maximum(den[roi], 1e-6)[:, None]
+    a, _ = alpha_along(p, b, np.where(support[:, None], local, c1))
+    alpha = np.where(inside[roi], np.maximum(a, 1.0), np.where(support, a, generous))
+    # ink too close to the background to pass the foreground threshold (green shade on green) is read as ink
+    faint_ink = np.linalg.norm(c2 - b, axis=-1) < 0.8 * foreground_threshold(noise)
+    alpha = np.where(faint_ink & support, np.maximum(alpha, generous), alpha)
+    out = np.zeros(fg.shape, np.float32)
+    out[roi] = alpha
+    return out
 
 
 def _near(core: np.ndarray) -> np.ndarray:
@@ -167,3 +217,23 @@ def blobs(mask: np.ndarray) -> Blobs:
     areas[0] = 0
     main = int(np.argmax(areas)) if n > 1 and areas.max() >= MIN_BLOB_AREA else 0
     return Blobs(lab, areas, main)
+
+
+def pattern_ink_colour(shift: np.ndarray, c1: np.ndarray, first: str) -> str | None:
+    """The palette colour a pattern's ink leans towards, given the colour change from base to ink (shift [3],
+    from a regression on the pattern), when that is clearly not the base's own darker shade; else None.
+    Blur mixes small two-colour spots into the base, so the second colour may never show pure, but the
+    direction of the change still names it (yellow -> purple raises blue; yellow -> dark yellow does not)."""
+    norm = float(np.linalg.norm(shift))
+    if norm < 1.0:
+        return None
+
+    def cos(d: np.ndarray) -> float:
+        return float(shift @ d / (norm * max(float(np.linalg.norm(d)), 1e-6)))
+
+    shade = cos(-0.5 * c1)
+    others = [(cos(PALETTE[i] - c1), NAMES[i]) for i in range(len(NAMES)) if NAMES[i] != first]
+    best, name = max(others)
+    # a shade's change is -c1 itself (cosine ~1 even under jitter and compression); base textures' changes
+    # point away from every other palette colour (cosine < 0.7 on degraded renders), two-colour inks' to theirs
+    return name if best >= 0.75 and best >= shade - 0.05 else None

@@ -134,16 +134,6 @@ def normalised_patch(alpha: np.ndarray) -> tuple[np.ndarray, float, float, float
     return patch, cx, cy, s
 
 
-@dataclass
-class ShapeFit:
-    """Per-frame template errors and the pose under each shape's best template."""
-
-    errors: np.ndarray  # [F, S] mean squared error of each shape's best template
-    best_angle: np.ndarray  # [F, S]
-    centroid: np.ndarray  # [F, 2]
-    sqrt_area: np.ndarray  # [F]
-
-
 def match_shapes(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """patches [F, N, N] -> (errors [F, S], best angle [F, S]), each frame against its own blur level."""
     bank = template_bank()
@@ -155,7 +145,9 @@ def match_shapes(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for lv in np.unique(level):
         rows = np.nonzero(level == lv)[0]
         cols_lv = np.nonzero(bank.blur_idx == lv)[0]
-        sse = (p[rows] ** 2).sum(1)[:, None] + bank.sq[cols_lv][None, :] - 2 * p[rows] @ bank.flat[cols_lv].T
+        # einsum, not BLAS: multithreaded BLAS on products this small can be 100x slower on a busy machine
+        cross = np.einsum("fp,tp->ft", p[rows], bank.flat[cols_lv])
+        sse = (p[rows] ** 2).sum(1)[:, None] + bank.sq[cols_lv][None, :] - 2 * cross
         for i in range(n_shapes):
             sel = np.nonzero(bank.shape_idx[cols_lv] == i)[0]
             j = np.argmin(sse[:, sel], axis=1)
@@ -181,20 +173,27 @@ def template_box(shape: str, origin: np.ndarray, radius: float, angle: float) ->
 
 
 def coverage(shape: str, origin: np.ndarray, radius: float, angle: float, height: int, width: int) -> np.ndarray:
-    """The renderer's coverage [H, W] of the sprite at this pose (4x supersampled polygon fill)."""
+    """The renderer's coverage [H, W] of the sprite at this pose (4x supersampled polygon fill), drawn only in a
+    window around it."""
     rot = rotation(angle)
-    return _fill_frame(shape, lambda p: p @ rot.T * radius + origin, height, width)
-
-
-def _fill_frame(shape: str, to_px, height: int, width: int, s: int = 4) -> np.ndarray:
-    canvas = Image.new("L", (width * s, height * s), 0)
+    out = np.zeros((height, width), np.float32)
+    x0 = int(np.clip(np.floor(origin[0] - radius - 2), 0, width))
+    y0 = int(np.clip(np.floor(origin[1] - radius - 2), 0, height))
+    x1 = int(np.clip(np.ceil(origin[0] + radius + 2), 0, width))
+    y1 = int(np.clip(np.ceil(origin[1] + radius + 2), 0, height))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    s = 4
+    canvas = Image.new("L", ((x1 - x0) * s, (y1 - y0) * s), 0)
     draw = ImageDraw.Draw(canvas)
     outer, hole = OUTLINES[shape]
-    draw.polygon([tuple(q) for q in to_px(outer) * s], fill=255)
+    shift = np.array([x0, y0])
+    draw.polygon([tuple(q) for q in (outer @ rot.T * radius + origin - shift) * s], fill=255)
     if hole is not None:
-        draw.polygon([tuple(q) for q in to_px(hole) * s], fill=0)
+        draw.polygon([tuple(q) for q in (hole @ rot.T * radius + origin - shift) * s], fill=0)
     img = np.asarray(canvas, np.float32) / 255.0
-    return img.reshape(height, s, width, s).mean(axis=(1, 3))
+    out[y0:y1, x0:x1] = img.reshape(y1 - y0, s, x1 - x0, s).mean(axis=(1, 3))
+    return out
 
 
 def continuous_angles(angles: np.ndarray, shape: str) -> np.ndarray:
