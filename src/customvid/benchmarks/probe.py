@@ -248,3 +248,26 @@ def format_probe_table(result: dict) -> str:
                  f"clips per condition, {cfg['frames']} frames at {cfg['width']}x{cfg['height']}, seed {cfg['seed']}; "
                  "accuracy in %, box IoU mean over ground-truth frames, probe time per clip.")
     return "\n".join(lines)
+
+
+def register(subparsers) -> None:
+    """`customvid bench probe`: the probe's accuracy per attribute on clean and degraded renders."""
+    p = subparsers.add_parser(
+        "probe",
+        help="world-probe accuracy on clean and degraded renders",
+        description="Render clips from the train, composition, subjects and motions splits (plus empty ones), "
+        "degrade them (noise, blur, colour jitter, dropped frames, mp4, all stacked), probe them and print "
+        "accuracy per attribute as a markdown table.",
+    )
+    p.add_argument("--clips", type=int, default=300, help="subject clips per condition (default: 300)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from customvid.errors import CustomvidError
+
+    if args.clips < 1:
+        raise CustomvidError("bench probe needs --clips >= 1")
+    print(format_probe_table(run_probe_benchmark(n_clips=args.clips, seed=args.seed, progress=True)))
+    return 0

@@ -71,6 +71,7 @@ def _run_speed(args: argparse.Namespace) -> int:
 BENCH_COMMANDS: dict[str, Registrar | str] = {
     "speed": _register_speed,
     "base": "customvid.benchmarks.base:register",
+    "probe": "customvid.benchmarks.probe:register",
 }
 
 
