@@ -63,8 +63,8 @@ def test_oracle_boxes_through_the_manifest_give_exactly_1_and_0(tmp_path):
 
 
 @pytest.mark.xfail(
-    reason="world probe boxes are within about 0.25 px of the rendered outline, not exact "
-    "(customvid.world.probe, not this package)",
+    reason="the probe's fitted mask differs from the renderer's coverage >= 0.5 mask by a few pixels "
+    "(mean box IoU 0.977 on clean renders, BENCHMARKS.md); remove once the probe recovers the mask exactly",
     strict=False,
 )
 def test_probe_on_lossless_renders_gives_1_and_0(tmp_path):
