@@ -141,3 +141,19 @@ def test_warm_start_begins_from_the_given_model(tmp_path):
     # one EMA step away from the initial weights, not from a fresh random init
     drift = max((after[k] - before[k]).abs().max().item() for k in before)
     assert drift < 1e-2
+
+
+def test_export_only_leaves_the_run_folder_untouched(tmp_path, capsys):
+    from customvid.training.base import BaseTrainConfig
+
+    run = tmp_path / "run"
+    _check_run_config(run, BaseTrainConfig(unet_steps=20000))  # same recipe as the CLI defaults, more steps
+    before = (run / "config.json").read_bytes()
+    # nothing trained yet: a clear error, no training started, and the run's recipe is not rewritten
+    assert main(["train-base", "--out", str(run), "--export-only"]) == 2
+    assert "has not finished training" in capsys.readouterr().err
+    assert (run / "config.json").read_bytes() == before
+    assert not (run / "vae").exists()
+    assert main(["train-base", "--out", str(tmp_path / "nothing"), "--export-only"]) == 2
+    assert not (tmp_path / "nothing").exists()
+    assert "holds no training run" in capsys.readouterr().err

@@ -84,7 +84,7 @@ def _run(args) -> int:
         cfg.init_from = str(args.init_from)
     if args.threads:
         torch.set_num_threads(args.threads)
-    _check_run_config(args.out, cfg)
+    _check_run_config(args.out, cfg, write=not args.export_only)
     if args.export_only:  # reads the latest checkpoint only, so it may run beside the trainer
         print(f"model written to {export_checkpoint(args.out, cfg, args.export)}")
         return 0

@@ -102,8 +102,9 @@ def _lr_at(step: int, base: float, warmup: int, total: int) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 10 %
 
 
-def _check_run_config(run_dir: Path, cfg: BaseTrainConfig) -> None:
-    """A run folder belongs to one recipe: resuming with different settings would silently mix two runs."""
+def _check_run_config(run_dir: Path, cfg: BaseTrainConfig, write: bool = True) -> None:
+    """A run folder belongs to one recipe: resuming with different settings would silently mix two runs.
+    With write=False (readers such as --export-only) the folder must already hold a run and is left untouched."""
     path = run_dir / "config.json"
     want = cfg.to_json()
     if path.exists():
@@ -112,8 +113,12 @@ def _check_run_config(run_dir: Path, cfg: BaseTrainConfig) -> None:
         diff = {k: (have.get(k), want[k]) for k in keys if have.get(k) != want[k]}
         if diff:
             raise CustomvidError(f"{run_dir} was trained with other settings {diff}; use a new --out folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(want, indent=2))
+    elif not write:
+        raise CustomvidError(f"{run_dir} holds no training run (no config.json)")
+    if write:
+        from customvid.io import write_json_atomic
+
+        write_json_atomic(path, want)
 
 
 def _rng_state(gen: torch.Generator) -> dict:
@@ -289,6 +294,9 @@ def export_embedded(
 
 def export_checkpoint(run_dir: Path, cfg: BaseTrainConfig, dest: Path | None) -> Path:
     """Export the EMA UNet of the latest checkpoint (training may still be going on) with the trained VAE."""
+    vae_step = Path(run_dir) / "vae" / "checkpoint" / "step.json"
+    if not vae_step.is_file() or json.loads(vae_step.read_text())["step"] < cfg.vae_steps:
+        raise CustomvidError(f"the VAE in {run_dir} has not finished training; nothing to export yet")
     vae = train_vae(run_dir, cfg, progress=False)  # finished VAE: loads its checkpoint, trains nothing
     unet = UNet3DConditionModel(**unet_config(cfg.unet_channels, cfg.size // 4))
     ema = copy.deepcopy(unet)
