@@ -62,11 +62,6 @@ def test_oracle_boxes_through_the_manifest_give_exactly_1_and_0(tmp_path):
     assert res["cd"].per_video == [0.0] * len(PROMPTS)
 
 
-@pytest.mark.xfail(
-    reason="the probe's fitted mask differs from the renderer's coverage >= 0.5 mask by a few pixels "
-    "(mean box IoU 0.977 on clean renders, BENCHMARKS.md); remove once the probe recovers the mask exactly",
-    strict=False,
-)
 def test_probe_on_lossless_renders_gives_1_and_0(tmp_path):
     manifest, _ = render_manifest(tmp_path, "")
     res = evaluate_records(load_manifest(manifest), ["miou", "cd"]).results

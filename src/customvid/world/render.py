@@ -98,22 +98,35 @@ def mask_box(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
+def composite(subject: Subject, bg: np.ndarray, cx: float, cy: float, radius: float, angle: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One frame of `subject` at this pose over background bg (float [H, W, 3]): the uint8 image and the
+    sprite's coverage [H, W] (its mask is coverage >= 0.5)."""
+    height, width = bg.shape[:2]
+    base = np.float32(vocab.colour_rgb(subject.colour))
+    ink_col = np.float32(vocab.ink_rgb(subject.colour, subject.texture, subject.colour2))
+    cover_hi, ink_hi = _sprite_layers(subject, cx, cy, radius, angle, width, height)
+    alpha = _downsample(cover_hi)
+    return blend(bg, alpha[..., None], _downsample(ink_hi)[..., None], base, ink_col), alpha
+
+
+def blend(bg: np.ndarray, alpha: np.ndarray, ink: np.ndarray, base: np.ndarray, ink_col: np.ndarray) -> np.ndarray:
+    """uint8 pixels of coverage alpha, of which ink shows the ink colour, over bg (float32, broadcast). Coverage and
+    ink are multiples of 1 / SUPERSAMPLE**2, which lets the probe invert this exactly on lossless frames."""
+    img = bg * (1 - alpha) + (alpha - ink) * base + ink * ink_col
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
 def render_clip(spec: ClipSpec) -> Clip:
     width, height = spec.width, spec.height
     bg = background_image(spec.background, width, height)
-    base = np.float32(vocab.colour_rgb(spec.subject.colour))
-    ink_col = np.float32(vocab.ink_rgb(spec.subject.colour, spec.subject.texture, spec.subject.colour2))
     path = absolute_path(spec)
     frames = np.empty((spec.frames, height, width, 3), np.uint8)
     masks = np.empty((spec.frames, height, width), bool)
     boxes = np.zeros((spec.frames, 4), np.float32)
     for f in range(spec.frames):
         radius = spec.size / 2 * path.scale[f]
-        cover_hi, ink_hi = _sprite_layers(spec.subject, path.cx[f], path.cy[f], radius, path.angle[f], width, height)
-        alpha = _downsample(cover_hi)[..., None]
-        ink = _downsample(ink_hi)[..., None]
-        img = bg * (1 - alpha) + (alpha - ink) * base + ink * ink_col
-        frames[f] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-        masks[f] = alpha[..., 0] >= 0.5
+        frames[f], alpha = composite(spec.subject, bg, path.cx[f], path.cy[f], radius, path.angle[f])
+        masks[f] = alpha >= 0.5
         boxes[f] = mask_box(masks[f])
     return Clip(frames, masks, boxes, spec)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from customvid.world.probe.background import fit_background
+from customvid.world.probe.exact import exact_masks
 from customvid.world.probe.motion import classify_motion, motion_features
 from customvid.world.probe.segment import (
     alpha_along,
@@ -37,12 +38,15 @@ from customvid.world.probe.shape import (
 )
 from customvid.world.probe.shape import N as PATCH
 from customvid.world.probe.texture import TextureReading, classify_texture, frame_view, predicted_ink
+from customvid.world.render import background_image
+from customvid.world.spec import Subject
 
 ALPHA_FLOOR = 0.15  # coverage below this is treated as noise when measuring a blob
 BLUR_STEPS = (0.0, 0.5, 0.8, 1.1, 1.5)  # candidate video blurs (px)
 BASE_TO_TWO_COLOUR = {"dotted": "spotted", "striped": "banded"}  # same layouts, ink of another colour
 FIRST_READING_FRAMES = 6  # the first pattern reading only steers pass 2; the biggest frames suffice
 MODEL_AGREEMENT = 0.6  # IoU between fitted outline and pixel mask above which the outline gives mask and box
+LOSSLESS_NOISE = 0.01  # grey levels: below this the frames may be a lossless render (probe.exact then checks)
 
 
 @dataclass
@@ -254,6 +258,26 @@ def _model_masks(b: _Blobs, b2: _Blobs, cover: np.ndarray,
     return masks, np.stack([mask_box(m) for m in masks])
 
 
+def _exact_masks(frames: np.ndarray, masks: np.ndarray, boxes: np.ndarray, attributes: tuple, bg: np.ndarray,
+                 poses: _Poses, reading: TextureReading) -> None:
+    """On a lossless render, replace (in place) each frame's mask and box by those of the pose that re-renders
+    the read subject exactly, where one is found near the fitted pose (see probe.exact)."""
+    try:
+        subject = Subject(*attributes)
+    except (ValueError, TypeError):
+        return  # the reading is no world subject; nothing can reproduce the frames
+    centres, angles = poses.centres.copy(), poses.angles.copy()
+    if subject.texture != "solid":  # the pattern's own pose: its angle and origin as the texture reading found
+        geo = geometry(poses.shape)
+        for f in np.nonzero(np.isfinite(poses.scales))[0]:
+            angle = reading.angle_offset if SYMMETRY[poses.shape] == 0 else poses.angles[f] + reading.angle_offset
+            centroid = poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geo.centroid)
+            centres[f] = centroid - poses.scales[f] * (rotation(angle) @ geo.centroid)
+            angles[f] = angle
+    for f, mask in exact_masks(frames, subject, bg, centres, poses.scales, angles).items():
+        masks[f], boxes[f] = mask, mask_box(mask)
+
+
 def probe_video(frames: np.ndarray) -> VideoProbe:
     """Read subject, background and motion from uint8 [F, H, W, 3] frames of a world-like video (any size and
     frame count; rendered, compressed or generated). One subject is read: the largest blob of each frame.
@@ -312,6 +336,9 @@ def probe_video(frames: np.ndarray) -> VideoProbe:
             texture = BASE_TO_TWO_COLOUR[texture]
     present = b.present
     masks, boxes = _model_masks(b, b2, cover)
+    if bgfit.noise < LOSSLESS_NOISE and bgfit.name is not None:
+        _exact_masks(frames, masks, boxes, (poses.shape, colour, texture, colour2),
+                     background_image(bgfit.name, frames.shape[2], frames.shape[1]), poses, reading)
     motion = _motion(poses, present, min(frames.shape[1:3]))
     # a two-colour subject's frames may each show more of either colour; both name the subject
     same = {colours.name, colours.name2} - {None}
