@@ -23,6 +23,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "train-base",
@@ -52,6 +59,12 @@ def register(sub) -> None:
     p.add_argument("--unet-batch", type=_positive, default=None)
     p.add_argument("--unet-channels", type=_channels, default=None, help="UNet widths, e.g. 32,64,128")
     p.add_argument("--checkpoint-every", type=_positive, default=None)
+    p.add_argument(
+        "--sample-every",
+        type=_non_negative,
+        default=None,
+        help="steps between sample sheets in <out>/samples (default 500; 0: none)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
@@ -74,7 +87,7 @@ def _run(args) -> int:
     )
 
     cfg = BaseTrainConfig(seed=args.seed)
-    for name in ("vae_steps", "unet_steps", "unet_batch", "unet_channels", "checkpoint_every"):
+    for name in ("vae_steps", "unet_steps", "unet_batch", "unet_channels", "checkpoint_every", "sample_every"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     cfg.threads = args.threads

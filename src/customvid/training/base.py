@@ -85,6 +85,7 @@ class BaseTrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 50
     log_every: int = 10
+    sample_every: int = 500  # steps between sample sheets written to <run>/samples (0: never)
     threads: int = 0  # 0: all cores
     init_from: str | None = None  # model folder whose UNet initialises a new run (warm start)
     extra: dict = field(default_factory=dict)
@@ -93,6 +94,17 @@ class BaseTrainConfig:
         d = asdict(self)
         d["unet_channels"] = list(self.unet_channels)
         return d
+
+
+# settings that change how a run is driven, not what it learns: they may differ between a run and its resumption
+OPERATIONAL = ("vae_steps", "unet_steps", "checkpoint_every", "log_every", "sample_every", "threads")
+# one prompt per kind of thing the model must get right: colour, shape, texture, background and motion
+SAMPLE_PROMPTS = (
+    "a red circle moving right on a black background",
+    "a blue square moving up on a gray background",
+    "a yellow striped star moving diagonally down and left on a green background",
+    "a white dotted heart spinning on a tiled background",
+)
 
 
 def _lr_at(step: int, base: float, warmup: int, total: int) -> float:
@@ -109,7 +121,7 @@ def _check_run_config(run_dir: Path, cfg: BaseTrainConfig, write: bool = True) -
     want = cfg.to_json()
     if path.exists():
         have = json.loads(path.read_text())
-        keys = [k for k in want if k not in ("vae_steps", "unet_steps", "checkpoint_every", "log_every", "threads")]
+        keys = [k for k in want if k not in OPERATIONAL]
         diff = {k: (have.get(k), want[k]) for k in keys if have.get(k) != want[k]}
         if diff:
             raise CustomvidError(f"{run_dir} was trained with other settings {diff}; use a new --out folder")
@@ -274,12 +286,34 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.unet_steps:
                 save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
+            if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.unet_steps):
+                sheet = run_dir.parent / "samples" / f"step_{step:06d}.png"
+                write_samples(sheet, ema, vae, (tokenizer, text_encoder), cfg.frames, cfg.size)
     except KeyboardInterrupt:
         save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
         raise
     finally:
         bar.close()
     return ema.eval(), scheduler, step
+
+
+def write_samples(path: Path, unet: UNet3DConditionModel, vae: AutoencoderKL, minilm, frames: int, size: int,
+                  steps: int = 20) -> Path:
+    """A sheet of SAMPLE_PROMPTS (one row each, frames left to right) sampled from `unet`, seed 0, for watching a
+    run. Torch's global RNG is left as it was, so writing samples never changes what training does next."""
+    from customvid.io import contact_sheet, write_image
+    from customvid.models.components import embedded_components
+    from customvid.sampling import generate
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = unet.training
+    with torch.random.fork_rng():
+        components = embedded_components(unet.eval(), vae, DDPMScheduler(**scheduler_config()), frames=frames,
+                                         height=size, width=size, minilm=minilm)
+        video = generate(components, list(SAMPLE_PROMPTS), num_inference_steps=steps, seed=0).frames
+    unet.train(was_training)
+    return write_image(path, contact_sheet(video.reshape(-1, *video.shape[2:]), cols=video.shape[1], scale=2))
 
 
 def export_embedded(
