@@ -30,6 +30,7 @@ MIN_SCALE = 0.002
 SHRINK = 0.7
 PATIENCE = 12
 MAX_EVALS = 1500
+MAX_SUBJECT_SHARE = 0.5  # more of a frame off the background than this: no lossless render (and not worth reading)
 MARGIN = 3  # px around the sprite: the window rendered and compared
 
 
@@ -101,6 +102,8 @@ def lattice_read(frame: np.ndarray, subject: Subject, bg: np.ndarray) -> tuple[n
     off = np.nonzero((frame != blend(bg, np.float32(0), np.float32(0), base, ink_col)).any(-1))
     if len(off[0]) == 0:
         return inside, ambiguous
+    if len(off[0]) > MAX_SUBJECT_SHARE * inside.size:  # e.g. a colour-jittered frame: no pixel is background
+        return None
     # same float32 arithmetic as the renderer, for every pixel against every blend: [N, K, 3]
     pred = blend(bg[off][:, None], alpha[None, :, None], ink[None, :, None], base, ink_col)
     match = (pred == frame[off][:, None]).all(-1)
