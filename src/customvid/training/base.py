@@ -323,7 +323,9 @@ def export_embedded(
     from customvid.models.components import embedded_components, save_embedded
 
     components = embedded_components(unet, vae, scheduler, frames=cfg.frames, height=cfg.size, width=cfg.size, fps=4.0)
-    return save_embedded(components, dest, extra={"train_config": cfg.to_json(), "unet_step": step})
+    # float16 storage: half the bytes in git; sampling loads it back as float32 (relative error ~1e-3)
+    extra = {"train_config": cfg.to_json(), "unet_step": step}
+    return save_embedded(components, dest, extra=extra, storage_dtype=torch.float16)
 
 
 def export_checkpoint(run_dir: Path, cfg: BaseTrainConfig, dest: Path | None) -> Path:
