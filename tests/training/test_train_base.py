@@ -141,10 +141,16 @@ def test_warm_start_begins_from_the_given_model(tmp_path):
     model = export_checkpoint(tmp_path / "a", cfg, tmp_path / "model")
     warm = tiny_cfg(unet_steps=1, init_from=str(model))
     before = load_file(model / "unet" / "diffusion_pytorch_model.safetensors")
-    unet, _, _ = train_unet(tmp_path / "b", warm, vae, progress=False)
+    # the VAE comes from the model unchanged (its latents are what the UNet learned), with its scale
+    vae_b = train_vae(tmp_path / "b", warm, progress=False)
+    stored = load_file(model / "vae" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(vae_b.state_dict()[k], stored[k].float()) for k in stored)
+    assert vae_b.config.scaling_factor == vae.config.scaling_factor
+    assert not (tmp_path / "b" / "vae_log.jsonl").read_text()  # no VAE training step ran
+    unet, _, _ = train_unet(tmp_path / "b", warm, vae_b, progress=False)
     after = unet.state_dict()
     # one EMA step away from the initial weights, not from a fresh random init
-    drift = max((after[k] - before[k]).abs().max().item() for k in before)
+    drift = max((after[k] - before[k].float()).abs().max().item() for k in before)
     assert drift < 1e-2
 
 

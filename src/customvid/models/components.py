@@ -425,7 +425,13 @@ def save_embedded(
     from customvid.io import atomic_write_dir, write_json_atomic
 
     def stored(model: torch.nn.Module) -> torch.nn.Module:
-        return model if storage_dtype is None else copy.deepcopy(model).to(storage_dtype)
+        if storage_dtype is None:
+            return model
+        copied = copy.deepcopy(model)
+        for t in [*copied.parameters(), *copied.buffers()]:  # cast in place: ModelMixin.to() warns on dtype casts
+            if t.is_floating_point():
+                t.data = t.data.to(storage_dtype)
+        return copied
 
     if components.text_kind != "minilm":
         raise CustomvidError(

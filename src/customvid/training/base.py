@@ -87,7 +87,7 @@ class BaseTrainConfig:
     log_every: int = 10
     sample_every: int = 500  # steps between sample sheets written to <run>/samples (0: never)
     threads: int = 0  # 0: all cores
-    init_from: str | None = None  # model folder whose UNet initialises a new run (warm start)
+    init_from: str | None = None  # model folder whose VAE and UNet start a new run (warm start; VAE not retrained)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -164,6 +164,12 @@ def train_vae(run_dir: Path, cfg: BaseTrainConfig, progress: bool = True) -> Aut
     if (resumed := load_checkpoint(run_dir, {"vae": vae}, opt)) is not None:
         step, state = resumed
         _restore_rng(gen, state)
+    elif cfg.init_from:
+        # Warm start: the UNet to continue from learned this VAE's latents, so the VAE comes along untrained.
+        init = AutoencoderKL.from_pretrained(Path(cfg.init_from) / "vae", use_safetensors=True)
+        vae.load_state_dict(init.state_dict())
+        step = cfg.vae_steps
+        save_checkpoint(run_dir, step, {"vae": vae}, opt, _rng_state(gen))
     log = _Log(Path(run_dir).parent / "vae_log.jsonl")
     bar = tqdm(total=cfg.vae_steps, initial=step, desc="vae", disable=not progress)
     try:
@@ -197,11 +203,13 @@ def train_vae(run_dir: Path, cfg: BaseTrainConfig, progress: bool = True) -> Aut
         raise
     finally:
         bar.close()
-    # Latents are scaled to unit variance for the diffusion model (as SD's 0.18215 does for its VAE).
-    with torch.no_grad():
-        x, _ = image_batch(10**6, 256, cfg.seed, cfg.size)
-        std = vae.encode(x).latent_dist.mean.std().item()
-    vae.register_to_config(scaling_factor=1.0 / std)
+    if cfg.init_from:  # keep the scale the warm-started UNet was trained with
+        scale = json.loads((Path(cfg.init_from) / "vae" / "config.json").read_text())["scaling_factor"]
+    else:  # latents scaled to unit variance for the diffusion model (as SD's 0.18215 does for its VAE)
+        with torch.no_grad():
+            x, _ = image_batch(10**6, 256, cfg.seed, cfg.size)
+            scale = 1.0 / vae.encode(x).latent_dist.mean.std().item()
+    vae.register_to_config(scaling_factor=scale)
     return vae.eval().requires_grad_(False)
 
 

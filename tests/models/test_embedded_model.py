@@ -1,0 +1,50 @@
+"""The committed embedded model: loads by default, generates out of the box (the README's main job, with fewer
+steps), reproducibly, and was trained only on the train split's vocabulary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from customvid.cli import main
+from customvid.io import read_image, read_video
+from customvid.models import load_components
+from customvid.models.components import EMBEDDED_DIR
+from customvid.sampling import generate
+
+pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "customvid.json").is_file(), reason="no embedded model")
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_components()
+
+
+def test_loads_by_default_as_float32(embedded):
+    assert (embedded.kind, embedded.text_kind) == ("unet3d", "minilm")
+    assert embedded.unet.dtype == torch.float32 and embedded.vae.dtype == torch.float32
+    assert (embedded.default_frames, embedded.default_size) == (8, (64, 64))
+    assert embedded.scheduler.config.prediction_type == "v_prediction"
+    meta = json.loads((EMBEDDED_DIR / "customvid.json").read_text())
+    assert meta["unet_step"] > 0 and meta["train_config"]["unet_channels"] == [32, 64, 128]
+
+
+def test_same_seed_same_video_and_seeds_differ(embedded):
+    a = generate(embedded, "a red circle moving right on a black background", num_inference_steps=3, seed=0).frames
+    b = generate(embedded, "a red circle moving right on a black background", num_inference_steps=3, seed=0).frames
+    c = generate(embedded, "a red circle moving right on a black background", num_inference_steps=3, seed=1).frames
+    assert a.shape == (1, 8, 64, 64, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_main_job_command_writes_video_and_contact_sheet(tmp_path, capsys):
+    out, sheet = tmp_path / "clip.mp4", tmp_path / "clip.png"
+    argv = ["generate", "--prompt", "a red circle moving right on a black background", "--seed", "0"]
+    assert main([*argv, "--out", str(out), "--contact-sheet", str(sheet), "--steps", "3"]) == 0
+    video = read_video(out)
+    assert video.frames.shape == (8, 64, 64, 3)
+    assert read_image(sheet).ndim == 3
+    capsys.readouterr()
