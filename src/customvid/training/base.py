@@ -296,7 +296,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
                 save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
             if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.unet_steps):
                 sheet = run_dir.parent / "samples" / f"step_{step:06d}.png"
-                write_samples(sheet, ema, vae, (tokenizer, text_encoder), cfg.frames, cfg.size)
+                write_samples(sheet, ema, vae, scheduler, (tokenizer, text_encoder), cfg.frames, cfg.size)
     except KeyboardInterrupt:
         save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
         raise
@@ -305,8 +305,8 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
     return ema.eval(), scheduler, step
 
 
-def write_samples(path: Path, unet: UNet3DConditionModel, vae: AutoencoderKL, minilm, frames: int, size: int,
-                  steps: int = 20) -> Path:
+def write_samples(path: Path, unet: UNet3DConditionModel, vae: AutoencoderKL, scheduler, minilm, frames: int,
+                  size: int, steps: int = 20) -> Path:
     """A sheet of SAMPLE_PROMPTS (one row each, frames left to right) sampled from `unet`, seed 0, for watching a
     run. Torch's global RNG is left as it was, so writing samples never changes what training does next."""
     from customvid.io import contact_sheet, write_image
@@ -317,8 +317,8 @@ def write_samples(path: Path, unet: UNet3DConditionModel, vae: AutoencoderKL, mi
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = unet.training
     with torch.random.fork_rng():
-        components = embedded_components(unet.eval(), vae, DDPMScheduler(**scheduler_config()), frames=frames,
-                                         height=size, width=size, minilm=minilm)
+        components = embedded_components(unet.eval(), vae, scheduler, frames=frames, height=size, width=size,
+                                         minilm=minilm)
         video = generate(components, list(SAMPLE_PROMPTS), num_inference_steps=steps, seed=0).frames
     unet.train(was_training)
     return write_image(path, contact_sheet(video.reshape(-1, *video.shape[2:]), cols=video.shape[1], scale=2))

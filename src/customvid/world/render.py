@@ -103,11 +103,17 @@ def composite(subject: Subject, bg: np.ndarray, cx: float, cy: float, radius: fl
     """One frame of `subject` at this pose over background bg (float [H, W, 3]): the uint8 image and the
     sprite's coverage [H, W] (its mask is coverage >= 0.5)."""
     height, width = bg.shape[:2]
-    base = np.float32(vocab.colour_rgb(subject.colour))
-    ink_col = np.float32(vocab.ink_rgb(subject.colour, subject.texture, subject.colour2))
+    base, ink_col = subject_colours(subject)
     cover_hi, ink_hi = _sprite_layers(subject, cx, cy, radius, angle, width, height)
     alpha = _downsample(cover_hi)
     return blend(bg, alpha[..., None], _downsample(ink_hi)[..., None], base, ink_col), alpha
+
+
+def subject_colours(subject: Subject) -> tuple[np.ndarray, np.ndarray]:
+    """float32 base and ink colours [3] of a subject, as the renderer blends them."""
+    return np.float32(vocab.colour_rgb(subject.colour)), np.float32(
+        vocab.ink_rgb(subject.colour, subject.texture, subject.colour2)
+    )
 
 
 def blend(bg: np.ndarray, alpha: np.ndarray, ink: np.ndarray, base: np.ndarray, ink_col: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from customvid.world.probe.shape import (
 )
 from customvid.world.probe.shape import N as PATCH
 from customvid.world.probe.texture import TextureReading, classify_texture, frame_view, predicted_ink
-from customvid.world.render import background_image
+from customvid.world.render import background_image, mask_box
 from customvid.world.spec import Subject
 
 ALPHA_FLOOR = 0.15  # coverage below this is treated as noise when measuring a blob
@@ -76,14 +76,6 @@ class VideoProbe:
     def single(self) -> np.ndarray:
         """bool [F]: a subject is present and it is the only blob."""
         return self.present & (self.n_components == 1)
-
-
-def mask_box(mask: np.ndarray) -> np.ndarray:
-    """x1, y1, x2, y2 pixel extent of a mask (x2, y2 exclusive), as the renderer's ground-truth boxes; NaN if empty."""
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
-        return np.full(4, np.nan)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
 
 
 def _empty(frames: np.ndarray, background: str | None) -> VideoProbe:
@@ -194,8 +186,7 @@ def _texture(xs: np.ndarray, bg: np.ndarray, cover: np.ndarray, sigma: float, b:
     views = {}
     for f in frames:
         cov = cv2.GaussianBlur(cover[f], (0, 0), sigma) if sigma else cover[f]
-        centroid = poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geometry(poses.shape).centroid)
-        view = frame_view(xs[f], bg, cov, c1, c2, centroid, poses.scales[f], poses.angles[f], sigma)
+        view = frame_view(xs[f], bg, cov, c1, c2, _outline_centroid(poses, f), poses.scales[f], poses.angles[f], sigma)
         if view is not None:
             views[int(f)] = view
     return classify_texture(views, poses.shape, two_colour, offset)
@@ -207,6 +198,18 @@ def _motion(poses: _Poses, present: np.ndarray, side: int) -> str | None:
         return None  # too little of a track to call
     feats = motion_features(poses.centres[idx], poses.scales[idx], poses.angles[idx], SYMMETRY[poses.shape], side)
     return classify_motion(feats, poses.centres[idx[[0, -1]]])
+
+
+def _outline_centroid(poses: _Poses, f: int) -> np.ndarray:
+    """Frame f's fitted outline's centroid (px), the point its texture is laid out from."""
+    return poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geometry(poses.shape).centroid)
+
+
+def _pattern_pose(poses: _Poses, reading: TextureReading, f: int) -> tuple[np.ndarray, float]:
+    """Origin and angle of frame f's texture as the reading placed it: the pattern turns about the outline's
+    centroid by the reading's angle offset (from zero for a round shape, whose outline shows no angle)."""
+    angle = reading.angle_offset if SYMMETRY[poses.shape] == 0 else poses.angles[f] + reading.angle_offset
+    return _outline_centroid(poses, f) - poses.scales[f] * (rotation(angle) @ geometry(poses.shape).centroid), angle
 
 
 def _layout_alpha(xs: np.ndarray, bg: np.ndarray, c1: np.ndarray, c2: np.ndarray, reading: TextureReading,
@@ -222,17 +225,13 @@ def _layout_alpha(xs: np.ndarray, bg: np.ndarray, c1: np.ndarray, c2: np.ndarray
         return alpha
     _, h, w, _ = xs.shape
     tol = max(20.0, 4.0 * noise)
-    k = SYMMETRY[poses.shape]
-    geo = geometry(poses.shape)
     for f in np.nonzero(np.isfinite(poses.scales))[0]:
         x1, y1, x2, y2 = poses.boxes[f]
         ys, xx = np.mgrid[max(0, int(y1) - 2):min(h, int(np.ceil(y2)) + 2),
                           max(0, int(x1) - 2):min(w, int(np.ceil(x2)) + 2)]
         if ys.size == 0:
             continue
-        angle = reading.angle_offset if k == 0 else poses.angles[f] + reading.angle_offset
-        centroid = poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geo.centroid)
-        origin = centroid - poses.scales[f] * (rotation(angle) @ geo.centroid)
+        origin, angle = _pattern_pose(poses, reading, f)
         t = predicted_ink(reading.texture, ys.ravel(), xx.ravel(), origin, poses.scales[f], np.array([angle]))[0]
         if reading.swapped:
             t = 1.0 - t
@@ -255,7 +254,7 @@ def _model_masks(b: _Blobs, b2: _Blobs, cover: np.ndarray,
             if (model & pixels).sum() >= agree * (model | pixels).sum():
                 masks[f] = model
                 break
-    return masks, np.stack([mask_box(m) for m in masks])
+    return masks, np.stack([mask_box(m) for m in masks]).astype(float)
 
 
 def _exact_masks(frames: np.ndarray, masks: np.ndarray, boxes: np.ndarray, attributes: tuple, bg: np.ndarray,
@@ -267,13 +266,9 @@ def _exact_masks(frames: np.ndarray, masks: np.ndarray, boxes: np.ndarray, attri
     except (ValueError, TypeError):
         return  # the reading is no world subject; nothing can reproduce the frames
     centres, angles = poses.centres.copy(), poses.angles.copy()
-    if subject.texture != "solid":  # the pattern's own pose: its angle and origin as the texture reading found
-        geo = geometry(poses.shape)
+    if subject.texture != "solid":  # start from the pattern's own pose, which the renderer draws both from
         for f in np.nonzero(np.isfinite(poses.scales))[0]:
-            angle = reading.angle_offset if SYMMETRY[poses.shape] == 0 else poses.angles[f] + reading.angle_offset
-            centroid = poses.centres[f] + poses.scales[f] * (rotation(poses.angles[f]) @ geo.centroid)
-            centres[f] = centroid - poses.scales[f] * (rotation(angle) @ geo.centroid)
-            angles[f] = angle
+            centres[f], angles[f] = _pattern_pose(poses, reading, f)
     for f, mask in exact_masks(frames, subject, bg, centres, poses.scales, angles).items():
         masks[f], boxes[f] = mask, mask_box(mask)
 

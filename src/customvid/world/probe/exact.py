@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from customvid.world import vocab
-from customvid.world.render import SUPERSAMPLE, blend, composite
+from customvid.world.render import SUPERSAMPLE, blend, composite, subject_colours
 from customvid.world.spec import Subject
 
 LEVELS = SUPERSAMPLE**2
@@ -94,8 +93,7 @@ def lattice_read(frame: np.ndarray, subject: Subject, bg: np.ndarray) -> tuple[n
     """Masks (inside, ambiguous), bool [H, W], of one lossless frame of `subject` over bg: inside where every blend
     that reproduces the pixel has coverage >= 0.5, ambiguous where such blends fall on both sides. None when some
     pixel matches no blend: the frame is no lossless render of this subject."""
-    base = np.float32(vocab.colour_rgb(subject.colour))
-    ink_col = np.float32(vocab.ink_rgb(subject.colour, subject.texture, subject.colour2))
+    base, ink_col = subject_colours(subject)
     alpha, ink = _blends(subject)
     inside = np.zeros(frame.shape[:2], bool)
     ambiguous = np.zeros(frame.shape[:2], bool)
