@@ -9,7 +9,14 @@ from safetensors.torch import load_file
 
 from customvid.cli import main
 from customvid.errors import CustomvidError
-from customvid.training.base import BaseTrainConfig, _check_run_config, export_checkpoint, train_unet, train_vae
+from customvid.training.base import (
+    BaseTrainConfig,
+    _check_run_config,
+    export_checkpoint,
+    snr_weight,
+    train_unet,
+    train_vae,
+)
 from customvid.training.checkpoint import save_checkpoint
 
 
@@ -34,7 +41,8 @@ def weights(path: Path) -> dict:
 
 
 def test_vae_and_unet_resume_exactly(tmp_path):
-    """Also: writing sample sheets (only in the split run) changes nothing in what training does."""
+    """Also: writing sample sheets and rendering batches in worker processes (only in the split run) change
+    nothing in what training does."""
     cfg = tiny_cfg(sample_every=0)
     straight = tmp_path / "straight"
     vae = train_vae(straight, cfg, progress=False)
@@ -44,9 +52,12 @@ def test_vae_and_unet_resume_exactly(tmp_path):
     train_vae(split, tiny_cfg(vae_steps=2), progress=False)  # "interrupted" after 2 steps ...
     vae2 = train_vae(split, cfg, progress=False)  # ... and resumed to 4
     train_unet(split, tiny_cfg(unet_steps=2, sample_every=1), vae2, progress=False)
-    train_unet(split, tiny_cfg(sample_every=3), vae2, progress=False)
+    train_unet(split, tiny_cfg(sample_every=3, workers=2), vae2, progress=False)
     assert sorted(p.name for p in (split / "samples").iterdir()) == [
-        "step_000001.png", "step_000002.png", "step_000003.png", "step_000004.png"
+        "step_000001.png",
+        "step_000002.png",
+        "step_000003.png",
+        "step_000004.png",
     ]
     assert not (straight / "samples").exists()
 
@@ -74,6 +85,32 @@ def test_run_folder_refuses_other_settings(tmp_path):
     _check_run_config(tmp_path, tiny_cfg(unet_steps=99))  # more steps: same recipe, allowed
     with pytest.raises(CustomvidError, match="other settings"):
         _check_run_config(tmp_path, tiny_cfg(unet_lr=1.0))
+
+
+def test_run_folder_from_before_a_recipe_key_existed_resumes(tmp_path):
+    # a run written before `snr_weighting` existed used min-SNR; it resumes with that and refuses the new one
+    _check_run_config(tmp_path, tiny_cfg(snr_weighting="min_snr"))
+    path = tmp_path / "config.json"
+    config = json.loads(path.read_text())
+    del config["snr_weighting"]
+    path.write_text(json.dumps(config))
+    _check_run_config(tmp_path, tiny_cfg(snr_weighting="min_snr"), write=False)
+    with pytest.raises(CustomvidError, match="snr_weighting"):
+        _check_run_config(tmp_path, tiny_cfg(), write=False)  # the default is now min_snr_v
+
+
+def test_snr_weightings():
+    alpha_bar = torch.tensor([1e-4, 0.2, 0.5, 0.9, 0.999])
+    snr = alpha_bar / (1 - alpha_bar)
+    hang = snr_weight(alpha_bar, 5.0, "min_snr")
+    ours = snr_weight(alpha_bar, 5.0, "min_snr_v")
+    assert torch.allclose(hang, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+    # high noise (SNR < g - 1): plain v-MSE weight 1; min-SNR gives ~SNR there, nearly nothing at the top
+    assert torch.allclose(ours[:3], torch.ones(3)) and hang[0] < 1e-3
+    # low noise: both cap the equivalent x0 weight at g
+    assert torch.allclose(ours[3:], hang[3:]) and torch.allclose(ours[3:], 5.0 / (snr[3:] + 1))
+    with pytest.raises(CustomvidError, match="snr_weighting"):
+        snr_weight(alpha_bar, 5.0, "uniform")
 
 
 def test_interrupted_checkpoint_save_keeps_the_previous_one(tmp_path, monkeypatch):
@@ -113,6 +150,7 @@ def test_export_loads_and_generates(tmp_path):
     [
         (["--unet-channels", "30,64"], "multiples of 16"),
         (["--unet-steps", "0"], "must be positive"),
+        (["--device", "nonsense"], "--device"),
     ],
 )
 def test_train_base_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
@@ -120,6 +158,14 @@ def test_train_base_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
         main(["train-base", "--out", str(tmp_path), *argv])
     assert exc.value.code != 0
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_train_base_on_a_missing_gpu_says_so(capsys, tmp_path):
+    code = main(["train-base", "--out", str(tmp_path / "run"), "--device", "cuda"])
+    assert code != 0
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_train_base_refuses_a_second_trainer_on_the_same_folder(tmp_path, capsys):

@@ -23,6 +23,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _device(text: str) -> str:
+    import torch
+
+    try:
+        return str(torch.device(text))
+    except RuntimeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -57,8 +66,16 @@ def register(sub) -> None:
     p.add_argument("--vae-steps", type=_positive, default=None)
     p.add_argument("--unet-steps", type=_positive, default=None)
     p.add_argument("--unet-batch", type=_positive, default=None)
+    p.add_argument("--unet-lr", type=float, default=None, help="peak UNet learning rate (default 3e-4)")
     p.add_argument("--unet-channels", type=_channels, default=None, help="UNet widths, e.g. 32,64,128")
     p.add_argument("--checkpoint-every", type=_positive, default=None)
+    p.add_argument(
+        "--snr-weighting",
+        choices=("min_snr_v", "min_snr"),
+        default=None,
+        help="loss weight per noise level (default min_snr_v: full weight on high-noise steps; min_snr: Hang et "
+        "al., the recipe of runs made before this option existed)",
+    )
     p.add_argument(
         "--sample-every",
         type=_non_negative,
@@ -66,6 +83,10 @@ def register(sub) -> None:
         help="steps between sample sheets in <out>/samples (default 500; 0: none)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    p.add_argument("--device", type=_device, default="cpu", help="where the UNet trains, e.g. cuda (default cpu)")
+    p.add_argument(
+        "--workers", type=_non_negative, default=0, help="processes rendering training clips ahead (default 0)"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
 
@@ -87,10 +108,22 @@ def _run(args) -> int:
     )
 
     cfg = BaseTrainConfig(seed=args.seed)
-    for name in ("vae_steps", "unet_steps", "unet_batch", "unet_channels", "checkpoint_every", "sample_every"):
+    for name in (
+        "vae_steps",
+        "unet_steps",
+        "unet_batch",
+        "unet_lr",
+        "unet_channels",
+        "checkpoint_every",
+        "sample_every",
+        "snr_weighting",
+    ):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
-    cfg.threads = args.threads
+    cfg.threads, cfg.workers = args.threads, args.workers
+    cfg.device = args.device
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CustomvidError(f"--device {args.device}: torch sees no CUDA GPU on this machine")
     if args.init_from is not None:
         if not (args.init_from / "unet" / "config.json").is_file():
             raise CustomvidError(f"--init-from {args.init_from}: no unet/config.json there")

@@ -17,7 +17,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 from PIL import GifImagePlugin, Image, ImageSequence, UnidentifiedImageError
 
@@ -98,8 +97,7 @@ def as_uint8_frames(frames: Any) -> np.ndarray:
         lo, hi = float(arr.min()), float(arr.max())
         if lo < -1 / 255 or hi > 1 + 1 / 255:
             raise CustomvidError(
-                f"float frames must lie in [0,1]; got range [{lo:.4g}, {hi:.4g}] "
-                "(rescale [-1,1] or 0..255 data first)"
+                f"float frames must lie in [0,1]; got range [{lo:.4g}, {hi:.4g}] (rescale [-1,1] or 0..255 data first)"
             )
         return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
@@ -211,6 +209,8 @@ def write_video(path: PathLike, frames: Any, fps: float = 8, *, crf: int = DEFAU
 
 
 def _write_mp4(tmp: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    import av  # imported where used: training and PNG/GIF I/O run without PyAV's FFmpeg
+
     _, h, w, _ = frames.shape
     ph, pw = h + h % 2, w + w % 2
     if (ph, pw) != (h, w):
@@ -295,6 +295,8 @@ def read_video(path: PathLike) -> VideoData:
 
 
 def _read_av(p: Path) -> tuple[list[np.ndarray], float]:
+    import av
+
     try:
         with av.open(str(p)) as container:
             if not container.streams.video:

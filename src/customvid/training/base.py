@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,11 +83,16 @@ class BaseTrainConfig:
     warmup: int = 200
     caption_dropout: float = 0.1  # empty caption = the unconditional branch of classifier-free guidance
     min_snr_gamma: float = 5.0
+    # "min_snr": min(SNR, g) / (SNR + 1) (Hang et al., v form); "min_snr_v": min(SNR + 1, g) / (SNR + 1), the same
+    # cap on easy low-noise steps but full weight on high-noise steps, where a clip's layout and motion are decided
+    snr_weighting: str = "min_snr_v"
     ema_decay: float = 0.999
     checkpoint_every: int = 50
     log_every: int = 10
     sample_every: int = 500  # steps between sample sheets written to <run>/samples (0: never)
     threads: int = 0  # 0: all cores
+    device: str = "cpu"  # where the UNet trains ("cuda" on a GPU); data is rendered on the CPU either way
+    workers: int = 0  # processes rendering batches ahead of the trainer (0: render inline)
     init_from: str | None = None  # model folder whose VAE and UNet start a new run (warm start; VAE not retrained)
     extra: dict = field(default_factory=dict)
 
@@ -96,8 +102,19 @@ class BaseTrainConfig:
         return d
 
 
+# keys added to the recipe after runs existed, with the value those runs used (their config.json lacks the key)
+ADDED_KEYS = {"snr_weighting": "min_snr"}
 # settings that change how a run is driven, not what it learns: they may differ between a run and its resumption
-OPERATIONAL = ("vae_steps", "unet_steps", "checkpoint_every", "log_every", "sample_every", "threads")
+OPERATIONAL = (
+    "vae_steps",
+    "unet_steps",
+    "checkpoint_every",
+    "log_every",
+    "sample_every",
+    "threads",
+    "device",
+    "workers",
+)
 # one prompt per kind of thing the model must get right: colour, shape, texture, background and motion
 SAMPLE_PROMPTS = (
     "a red circle moving right on a black background",
@@ -114,6 +131,18 @@ def _lr_at(step: int, base: float, warmup: int, total: int) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))  # cosine to 10 %
 
 
+def snr_weight(alpha_bar: torch.Tensor, gamma: float, kind: str) -> torch.Tensor:
+    """Per-sample weight of the v-prediction MSE. Plain v-MSE equals an x0-MSE weighted by SNR + 1; both forms cap
+    the x0 weight at gamma so near-clean steps do not dominate. "min_snr" (Hang et al. 2023) also scales the
+    high-noise steps down to ~SNR, nearly zero at the top of a cosine schedule; "min_snr_v" keeps them at 1."""
+    snr = alpha_bar / (1 - alpha_bar)
+    if kind == "min_snr":
+        return torch.clamp(snr, max=gamma) / (snr + 1)
+    if kind == "min_snr_v":
+        return torch.clamp(snr + 1, max=gamma) / (snr + 1)
+    raise CustomvidError(f"unknown snr_weighting {kind!r}; expected min_snr or min_snr_v")
+
+
 def _check_run_config(run_dir: Path, cfg: BaseTrainConfig, write: bool = True) -> None:
     """A run folder belongs to one recipe: resuming with different settings would silently mix two runs.
     With write=False (readers such as --export-only) the folder must already hold a run and is left untouched."""
@@ -122,7 +151,7 @@ def _check_run_config(run_dir: Path, cfg: BaseTrainConfig, write: bool = True) -
     if path.exists():
         have = json.loads(path.read_text())
         keys = [k for k in want if k not in OPERATIONAL]
-        diff = {k: (have.get(k), want[k]) for k in keys if have.get(k) != want[k]}
+        diff = {k: (have.get(k, ADDED_KEYS.get(k)), want[k]) for k in keys if have.get(k, ADDED_KEYS.get(k)) != want[k]}
         if diff:
             raise CustomvidError(f"{run_dir} was trained with other settings {diff}; use a new --out folder")
     elif not write:
@@ -222,14 +251,58 @@ def encode_clips(vae: AutoencoderKL, clips: torch.Tensor) -> torch.Tensor:
     return z.unflatten(0, (b, f)).movedim(1, 2)
 
 
+class _StepBatches(torch.utils.data.Dataset):
+    """Batch i of a run is clip_batch(i): a pure function of the step, so worker processes can render ahead
+    without changing what the trainer sees."""
+
+    def __init__(self, start: int, cfg: BaseTrainConfig):
+        self.start, self.cfg = start, cfg
+
+    def __len__(self) -> int:
+        return max(0, self.cfg.unet_steps - self.start)
+
+    def __getitem__(self, i: int):
+        c = self.cfg
+        return clip_batch(self.start + i, c.unet_batch, c.seed, c.frames, c.size)
+
+
+def _init_worker(_worker_id: int) -> None:
+    torch.set_num_threads(1)  # rendering is numpy; torch threads per worker would only oversubscribe the cores
+    # Ctrl-C / SIGTERM reach the whole process group; the trainer must outlive its workers long enough to save
+    # its checkpoint, and it shuts them down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _batches(start: int, cfg: BaseTrainConfig):
+    data = _StepBatches(start, cfg)
+    if cfg.workers == 0:
+        return (data[i] for i in range(len(data)))
+    # own generator: a DataLoader otherwise seeds its workers from torch's global RNG, which drives dropout
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=None,
+        num_workers=cfg.workers,
+        prefetch_factor=4,
+        worker_init_fn=_init_worker,
+        generator=torch.Generator().manual_seed(0),
+    )
+    return iter(loader)
+
+
 def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress: bool = True):
     run_dir = Path(run_dir) / "unet"
     run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
     unet = UNet3DConditionModel(**unet_config(cfg.unet_channels, cfg.size // 4))
     ema = copy.deepcopy(unet).requires_grad_(False)
+    unet.to(device), ema.to(device), vae.to(device)
     scheduler = DDPMScheduler(**scheduler_config())
     tokenizer, text_encoder = load_minilm()
+    text_encoder.to(device)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=1e-2)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
@@ -243,30 +316,30 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
         unet.load_state_dict(init.state_dict())
         ema.load_state_dict(init.state_dict())
     log = _Log(Path(run_dir).parent / "unet_log.jsonl")
-    alphas_cumprod = scheduler.alphas_cumprod
+    alphas_cumprod = scheduler.alphas_cumprod.to(device)
     bar = tqdm(total=cfg.unet_steps, initial=step, desc="unet", disable=not progress)
     t0 = time.time()
+    batches = _batches(step, cfg)
     try:
         while step < cfg.unet_steps:
             lr = _lr_at(step, cfg.unet_lr, cfg.warmup, cfg.unet_steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            clips, captions = clip_batch(step, cfg.unet_batch, cfg.seed, cfg.frames, cfg.size)
-            latents = encode_clips(vae, clips)
+            clips, captions = next(batches)
+            latents = encode_clips(vae, clips.to(device))
             # caption dropout decided by the saved generator, so resumed runs drop the same captions
             drop = torch.rand(len(captions), generator=gen) < cfg.caption_dropout
             captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
             text = encode_text(tokenizer, text_encoder, captions, MINILM_MAX_LENGTH)
 
-            noise = torch.randn(latents.shape, generator=gen)
-            t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=gen)
+            # drawn on the CPU generator whatever the device: the same run draws the same noise everywhere
+            noise = torch.randn(latents.shape, generator=gen).to(device)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=gen).to(device)
             noisy = scheduler.add_noise(latents, noise, t)
             target = scheduler.get_velocity(latents, noise, t)
             pred = unet(noisy, t, encoder_hidden_states=text).sample
 
-            # Min-SNR-gamma weighting (Hang et al. 2023), in its v-prediction form: min(SNR, g) / (SNR + 1).
-            snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
-            weight = torch.clamp(snr, max=cfg.min_snr_gamma) / (snr + 1)
+            weight = snr_weight(alphas_cumprod[t], cfg.min_snr_gamma, cfg.snr_weighting)
             per_sample = F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3, 4))
             loss = (weight * per_sample).mean()
 
@@ -277,8 +350,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
             # EMA with warm-up: early on the average follows the fast-changing weights closely
             decay = min(cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
-                for pe, p in zip(ema.parameters(), unet.parameters(), strict=True):
-                    pe.lerp_(p, 1 - decay)
+                torch._foreach_lerp_(list(ema.parameters()), list(unet.parameters()), 1 - decay)
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0:
@@ -302,11 +374,20 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
         raise
     finally:
         bar.close()
-    return ema.eval(), scheduler, step
+    vae.to("cpu")
+    return ema.eval().to("cpu"), scheduler, step
 
 
-def write_samples(path: Path, unet: UNet3DConditionModel, vae: AutoencoderKL, scheduler, minilm, frames: int,
-                  size: int, steps: int = 20) -> Path:
+def write_samples(
+    path: Path,
+    unet: UNet3DConditionModel,
+    vae: AutoencoderKL,
+    scheduler,
+    minilm,
+    frames: int,
+    size: int,
+    steps: int = 20,
+) -> Path:
     """A sheet of SAMPLE_PROMPTS (one row each, frames left to right) sampled from `unet`, seed 0, for watching a
     run. Torch's global RNG is left as it was, so writing samples never changes what training does next."""
     from customvid.io import contact_sheet, write_image
@@ -317,8 +398,9 @@ def write_samples(path: Path, unet: UNet3DConditionModel, vae: AutoencoderKL, sc
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = unet.training
     with torch.random.fork_rng():
-        components = embedded_components(unet.eval(), vae, scheduler, frames=frames, height=size, width=size,
-                                         minilm=minilm)
+        components = embedded_components(
+            unet.eval(), vae, scheduler, frames=frames, height=size, width=size, minilm=minilm
+        )
         video = generate(components, list(SAMPLE_PROMPTS), num_inference_steps=steps, seed=0).frames
     unet.train(was_training)
     return write_image(path, contact_sheet(video.reshape(-1, *video.shape[2:]), cols=video.shape[1], scale=2))
