@@ -13,6 +13,7 @@ from customvid.training.base import (
     BaseTrainConfig,
     _check_run_config,
     export_checkpoint,
+    finetune_decoder,
     snr_weight,
     train_unet,
     train_vae,
@@ -26,6 +27,7 @@ def tiny_cfg(**kw) -> BaseTrainConfig:
         frames=2,
         vae_steps=4,
         vae_batch=2,
+        decoder_steps=0,
         unet_steps=4,
         unet_batch=2,
         unet_channels=(16, 32),
@@ -43,14 +45,16 @@ def weights(path: Path) -> dict:
 def test_vae_and_unet_resume_exactly(tmp_path):
     """Also: writing sample sheets and rendering batches in worker processes (only in the split run) change
     nothing in what training does."""
-    cfg = tiny_cfg(sample_every=0)
+    cfg = tiny_cfg(sample_every=0, decoder_steps=4)
     straight = tmp_path / "straight"
-    vae = train_vae(straight, cfg, progress=False)
+    vae = finetune_decoder(straight, cfg, train_vae(straight, cfg, progress=False), progress=False)
     train_unet(straight, cfg, vae, progress=False)
 
     split = tmp_path / "split"
-    train_vae(split, tiny_cfg(vae_steps=2), progress=False)  # "interrupted" after 2 steps ...
+    train_vae(split, tiny_cfg(vae_steps=2, decoder_steps=4), progress=False)  # "interrupted" after 2 steps ...
     vae2 = train_vae(split, cfg, progress=False)  # ... and resumed to 4
+    finetune_decoder(split, tiny_cfg(decoder_steps=2), vae2, progress=False)
+    vae2 = finetune_decoder(split, cfg, vae2, progress=False)
     train_unet(split, tiny_cfg(unet_steps=2, sample_every=1), vae2, progress=False)
     train_unet(split, tiny_cfg(sample_every=3, workers=2), vae2, progress=False)
     assert sorted(p.name for p in (split / "samples").iterdir()) == [
@@ -63,6 +67,7 @@ def test_vae_and_unet_resume_exactly(tmp_path):
 
     for name in (
         "vae/checkpoint/vae.safetensors",
+        "decoder/checkpoint/vae.safetensors",
         "unet/checkpoint/unet.safetensors",
         "unet/checkpoint/ema.safetensors",
     ):
@@ -113,6 +118,45 @@ def test_snr_weightings():
         snr_weight(alpha_bar, 5.0, "uniform")
 
 
+def test_decoder_stage_trains_the_decoder_alone(tmp_path):
+    cfg = tiny_cfg(decoder_steps=30, vae_batch=4, checkpoint_every=30, warmup=1)
+    vae = train_vae(tmp_path, cfg, progress=False)
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    vae = finetune_decoder(tmp_path, cfg, vae, progress=False)
+    after = vae.state_dict()
+    # the encoder, hence every latent a UNet was trained on, is bit for bit the same; the decoder learned
+    kept = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    tuned = [k for k in before if k.startswith(("decoder.", "post_quant_conv."))]
+    assert kept and tuned and len(kept) + len(tuned) == len(before)
+    assert all(torch.equal(before[k], after[k]) for k in kept)
+    assert all(not torch.equal(before[k], after[k]) for k in tuned if k.endswith("conv_out.weight"))
+    rows = [json.loads(line) for line in (tmp_path / "decoder_log.jsonl").read_text().splitlines()]
+    assert sum(r["loss"] for r in rows[-5:]) / 5 < sum(r["loss"] for r in rows[:5]) / 5
+    assert not any(p.requires_grad for p in vae.parameters())
+
+
+def test_unet_steps_0_fine_tunes_the_decoder_of_a_model_in_place(tmp_path, capsys):
+    # a trained model: the in-place path must keep its UNet and encoder and change only the decoder
+    cfg = tiny_cfg(size=64, decoder_steps=0, unet_channels=(32, 64, 128))
+    vae = train_vae(tmp_path / "a", cfg, progress=False)
+    train_unet(tmp_path / "a", tiny_cfg(size=64, unet_steps=1, unet_channels=(32, 64, 128)), vae, progress=False)
+    model = export_checkpoint(tmp_path / "a", cfg, tmp_path / "model")
+    argv = ["train-base", "--out", str(tmp_path / "b"), "--init-from", str(model), "--unet-steps", "0"]
+    argv += ["--decoder-steps", "3", "--export", str(tmp_path / "tuned"), "--no-progress", "--sample-every", "0"]
+    assert main(argv) == 0
+    for part, same in (("unet", lambda k: True), ("vae", lambda k: not k.startswith(("decoder.", "post_quant")))):
+        a = load_file(model / part / "diffusion_pytorch_model.safetensors")
+        b = load_file(tmp_path / "tuned" / part / "diffusion_pytorch_model.safetensors")
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) == same(k) for k in a if k.endswith(("conv_in.weight", "conv_out.weight")))
+    # the record of the new model nests the record of the one it started from
+    record = json.loads((tmp_path / "tuned" / "customvid.json").read_text())
+    assert record["unet_step"] == 0 and record["train_config"]["decoder_steps"] == 3
+    assert record["init_model"] == json.loads((model / "customvid.json").read_text())
+    assert main(["train-base", "--out", str(tmp_path / "c"), "--unet-steps", "0"]) == 2
+    assert "--init-from" in capsys.readouterr().err
+
+
 def test_interrupted_checkpoint_save_keeps_the_previous_one(tmp_path, monkeypatch):
     module = torch.nn.Linear(2, 2)
     opt = torch.optim.AdamW(module.parameters())
@@ -149,7 +193,8 @@ def test_export_loads_and_generates(tmp_path):
     "argv, message",
     [
         (["--unet-channels", "30,64"], "multiples of 16"),
-        (["--unet-steps", "0"], "must be positive"),
+        (["--unet-steps", "-1"], "must be 0 or more"),
+        (["--decoder-steps", "-1"], "must be 0 or more"),
         (["--device", "nonsense"], "--device"),
     ],
 )

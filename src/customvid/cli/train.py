@@ -64,7 +64,18 @@ def register(sub) -> None:
         help="start the UNet from this model folder's weights (warm start of a new run)",
     )
     p.add_argument("--vae-steps", type=_positive, default=None)
-    p.add_argument("--unet-steps", type=_positive, default=None)
+    p.add_argument(
+        "--decoder-steps",
+        type=_non_negative,
+        default=None,
+        help="steps fine-tuning the VAE decoder alone after the VAE (default 3000; 0: none)",
+    )
+    p.add_argument(
+        "--unet-steps",
+        type=_non_negative,
+        default=None,
+        help="UNet steps (default 10000); 0 with --init-from keeps that model's UNet, e.g. to fine-tune its decoder",
+    )
     p.add_argument("--unet-batch", type=_positive, default=None)
     p.add_argument("--unet-lr", type=float, default=None, help="peak UNet learning rate (default 3e-4)")
     p.add_argument("--unet-channels", type=_channels, default=None, help="UNet widths, e.g. 32,64,128")
@@ -103,6 +114,7 @@ def _run(args) -> int:
         _check_run_config,
         export_checkpoint,
         export_embedded,
+        finetune_decoder,
         train_unet,
         train_vae,
     )
@@ -110,6 +122,7 @@ def _run(args) -> int:
     cfg = BaseTrainConfig(seed=args.seed)
     for name in (
         "vae_steps",
+        "decoder_steps",
         "unet_steps",
         "unet_batch",
         "unet_lr",
@@ -128,6 +141,8 @@ def _run(args) -> int:
         if not (args.init_from / "unet" / "config.json").is_file():
             raise CustomvidError(f"--init-from {args.init_from}: no unet/config.json there")
         cfg.init_from = str(args.init_from)
+    elif cfg.unet_steps == 0:
+        raise CustomvidError("--unet-steps 0 keeps the UNet of --init-from MODEL; without one there is no UNet")
     if args.threads:
         torch.set_num_threads(args.threads)
     _check_run_config(args.out, cfg, write=not args.export_only)
@@ -143,7 +158,8 @@ def _run(args) -> int:
     # SIGTERM (e.g. a batch scheduler, `kill`) checkpoints like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     vae = train_vae(args.out, cfg, progress=not args.no_progress)
+    vae = finetune_decoder(args.out, cfg, vae, progress=not args.no_progress)
     unet, scheduler, step = train_unet(args.out, cfg, vae, progress=not args.no_progress)
-    dest = export_embedded(args.export, unet, vae, scheduler, cfg, step)
+    dest = export_embedded(args.export, unet, vae, scheduler, cfg, step, args.out)
     print(f"model written to {dest}")
     return 0
