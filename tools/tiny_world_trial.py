@@ -44,7 +44,8 @@ def main(out: Path, total: int, every: int, weighting: str, vae_run: Path) -> No
     base._lr_at = lambda step, lr, warmup, _total: lr * min(1.0, (step + 1) / warmup)
     vae_cfg = json.loads((vae_run / "config.json").read_text())
     vae_cfg["unet_channels"] = tuple(vae_cfg["unet_channels"])
-    vae_cfg.setdefault("snr_weighting", base.ADDED_KEYS["snr_weighting"])
+    for key, value in base.ADDED_KEYS.items():  # keys newer than the run: the values it was made with
+        vae_cfg.setdefault(key, value)
     vae = base.train_vae(vae_run, base.BaseTrainConfig(**vae_cfg), progress=False)  # finished: loads only
     cfg = base.BaseTrainConfig(snr_weighting=weighting, checkpoint_every=25, sample_every=0)
     for stop in range(every, total + 1, every):

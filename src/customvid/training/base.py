@@ -193,12 +193,13 @@ def _reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, mask: torch.Tenso
 
 def _vae_stage(stage_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, *, joint: bool, progress: bool, start=None):
     """One resumable VAE stage: `joint` trains encoder and decoder (reconstruction + a tiny KL), otherwise the
-    decoder alone on latents of the frozen encoder. `start(opt, gen)` may begin a fresh stage at another step."""
+    decoder alone on latents of the frozen encoder. `start()` may begin a fresh stage: it loads weights and returns
+    the step to go on from (checkpointed at once)."""
     stage_dir.mkdir(parents=True, exist_ok=True)
     steps, lr = (cfg.vae_steps, cfg.vae_lr) if joint else (cfg.decoder_steps, cfg.decoder_lr)
     first_batch = 0 if joint else cfg.vae_steps  # the decoder stage sees frames the joint stage never saw
     device = torch.device(cfg.device)
-    vae.to(device).requires_grad_(joint)
+    vae.to(device).requires_grad_(False)
     params = list(vae.parameters()) if joint else [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
     for param in params:
         param.requires_grad_(True)
@@ -209,7 +210,8 @@ def _vae_stage(stage_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, *, joi
         step, state = resumed
         _restore_rng(gen, state)
     elif start is not None:
-        step = start(opt, gen)
+        step = start()
+        save_checkpoint(stage_dir, step, {"vae": vae}, opt, _rng_state(gen))
     log = _Log(stage_dir.parent / f"{stage_dir.name}_log.jsonl")
     bar = tqdm(total=steps, initial=step, desc=stage_dir.name, disable=not progress)
     try:
@@ -247,7 +249,7 @@ def train_vae(run_dir: Path, cfg: BaseTrainConfig, progress: bool = True) -> Aut
     torch.manual_seed(cfg.seed)
     vae = AutoencoderKL(**vae_config(cfg.size))
 
-    def warm_start(opt, gen) -> int:
+    def warm_start() -> int:
         # The UNet to continue from learned this VAE's latents, so the VAE comes along untrained.
         init = AutoencoderKL.from_pretrained(Path(cfg.init_from) / "vae", use_safetensors=True)
         vae.load_state_dict(init.state_dict())
@@ -255,7 +257,6 @@ def train_vae(run_dir: Path, cfg: BaseTrainConfig, progress: bool = True) -> Aut
         record = Path(cfg.init_from) / "customvid.json"
         if record.is_file():
             write_json_atomic(Path(run_dir) / "init_model.json", json.loads(record.read_text()))
-        save_checkpoint(Path(run_dir) / "vae", cfg.vae_steps, {"vae": vae}, opt, _rng_state(gen))
         return cfg.vae_steps
 
     vae = _vae_stage(
