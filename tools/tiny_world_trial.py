@@ -29,14 +29,16 @@ SUBJECT = Subject("circle", "red", "solid")
 
 
 def clip_batch(step, batch_size, seed, frames, size):
-    videos, captions = [], []
+    videos, captions, masks = [], [], []
     for j in range(batch_size):
         rng = np.random.default_rng([seed, 123, step * batch_size + j])
         motion = MOTIONS[int(rng.integers(len(MOTIONS)))]
         spec = build_spec(SUBJECT, motion, "black", rng, frames, size, size)
-        videos.append(frames_to_tensor(render_clip(spec).frames).movedim(0, 1))
+        clip = render_clip(spec)
+        videos.append(frames_to_tensor(clip.frames).movedim(0, 1))
+        masks.append(torch.from_numpy(clip.masks))
         captions.append(make_caption(SUBJECT, motion, "black", rng))
-    return torch.stack(videos), captions
+    return torch.stack(videos), captions, torch.stack(masks)
 
 
 def main(out: Path, total: int, every: int, weighting: str, vae_run: Path) -> None:

@@ -259,3 +259,27 @@ def test_export_only_leaves_the_run_folder_untouched(tmp_path, capsys):
     assert main(["train-base", "--out", str(tmp_path / "nothing"), "--export-only"]) == 2
     assert not (tmp_path / "nothing").exists()
     assert "holds no training run" in capsys.readouterr().err
+
+
+def test_text_temporal_warm_start_resumes_and_exports(tmp_path):
+    from customvid.models import load_components
+    from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
+
+    cfg = tiny_cfg()
+    vae = train_vae(tmp_path / "a", cfg, progress=False)
+    train_unet(tmp_path / "a", cfg, vae, progress=False)
+    model = export_checkpoint(tmp_path / "a", cfg, tmp_path / "model")
+    warm = tiny_cfg(unet_steps=4, init_from=str(model), temporal_text=True, subject_weight=4.0, timestep_bias=3.0)
+    vae_b = train_vae(tmp_path / "b", warm, progress=False)
+    unet, _, _ = train_unet(tmp_path / "b", warm, vae_b, progress=False)
+    assert isinstance(unet, TextTemporalUNet3DConditionModel)
+    assert any(p.abs().sum() > 0 for n, p in unet.named_parameters() if "text_attn.attn.to_out" in n)
+    # resume: 2 steps, then 2 more, equals 4 in one go
+    half = tiny_cfg(unet_steps=2, init_from=str(model), temporal_text=True, subject_weight=4.0, timestep_bias=3.0)
+    train_unet(tmp_path / "c", half, train_vae(tmp_path / "c", half, progress=False), progress=False)
+    resumed, _, _ = train_unet(tmp_path / "c", warm, train_vae(tmp_path / "c", warm, progress=False), progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), resumed.state_dict().values()))
+    exported = load_components(export_checkpoint(tmp_path / "b", warm, tmp_path / "tt"))
+    assert type(exported.unet) is TextTemporalUNet3DConditionModel
+    with pytest.raises(CustomvidError, match="--temporal-text"):
+        train_unet(tmp_path / "d", tiny_cfg(unet_steps=1, init_from=str(tmp_path / "tt")), vae_b, progress=False)

@@ -72,6 +72,7 @@ BENCH_COMMANDS: dict[str, Registrar | str] = {
     "speed": _register_speed,
     "base": "customvid.benchmarks.base:register",
     "probe": "customvid.benchmarks.probe:register",
+    "subject": "customvid.benchmarks.subject:register",
 }
 
 

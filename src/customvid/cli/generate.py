@@ -56,6 +56,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", default="iid", help="initial noise: iid, ar1:GAMMA, mixed:ALPHA (default: iid)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts per sampling batch (default: 1)")
     p.add_argument("--contact-sheet", metavar="PNG", help="also write all frames as one grid image")
+    p.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="adapter folder to load (repeatable: several adapters at once)",
+    )
+    p.add_argument(
+        "--adapter-weight",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="weight of the adapter at the same position: a number or a per-step schedule (dws, "
+        "step:LOW,HIGH,K,OF, linear:A,B, constant:W); default: the method's own (dws for a subject LoRA)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     p.set_defaults(func=run)
 
 
@@ -120,8 +136,43 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.fps is not None and args.fps <= 0:
         raise CustomvidError(f"--fps must be > 0, got {args.fps}")
     from customvid.sampling.noise import noise_sampler
+    from customvid.sampling.schedules import weight_schedule
 
     noise_sampler(args.noise)  # validates the spec
+    if len(args.adapter_weight) > len(args.adapter):
+        raise CustomvidError(f"{len(args.adapter_weight)} --adapter-weight for {len(args.adapter)} --adapter")
+    for spec in args.adapter_weight:
+        weight_schedule(float(spec) if _is_number(spec) else spec)
+    from customvid.adapters import read_adapter
+
+    for path in args.adapter:
+        read_adapter(path)  # one-line error for a bad folder, before the model loads
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+    if overwrite:
+        return
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        raise CustomvidError(f"{existing[0]} exists; pass --overwrite to replace it")
+
+
+def attach_adapters(components, args: argparse.Namespace) -> list:
+    from customvid.adapters import load_adapter
+
+    weights = list(args.adapter_weight) + [None] * (len(args.adapter) - len(args.adapter_weight))
+    return [
+        load_adapter(path, components, schedule=float(w) if w is not None and _is_number(w) else w)
+        for path, w in zip(args.adapter, weights, strict=True)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,9 +181,11 @@ def run(args: argparse.Namespace) -> int:
     from customvid import io
     from customvid.sampling import generate
 
-    components = load_from_args(args)
     outs = numbered_paths(args.out, len(prompts))
     sheets = numbered_paths(args.contact_sheet, len(prompts)) if args.contact_sheet else None
+    _check_outputs(outs + (sheets or []), args.overwrite)
+    components = load_from_args(args)
+    adapters = attach_adapters(components, args)
     fps = args.fps or components.fps
     for start in range(0, len(prompts), args.batch_size):
         batch = prompts[start : start + args.batch_size]
@@ -149,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             solver=args.solver,
             noise=args.noise,
             progress=True,
+            adapters=adapters,
         )
         for i, video in enumerate(result.frames, start=start):
             io.write_video(outs[i], video, fps=fps)

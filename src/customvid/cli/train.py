@@ -88,6 +88,26 @@ def register(sub) -> None:
         "al., the recipe of runs made before this option existed)",
     )
     p.add_argument(
+        "--subject-weight",
+        type=float,
+        default=None,
+        help="diffusion-loss weight inside the subject mask relative to outside (default 1: unweighted)",
+    )
+    p.add_argument(
+        "--temporal-text",
+        action="store_true",
+        default=None,
+        help="give every temporal transformer cross-attention to the caption (zero-initialised; a stock "
+        "--init-from model gains it and starts out computing exactly what it did)",
+    )
+    p.add_argument(
+        "--timestep-bias",
+        type=float,
+        default=None,
+        help="k > 1 draws more high-noise training steps, t = T(1 - u^k) (default 1: uniform)",
+    )
+    p.add_argument("--text-lr", type=float, default=None, help="peak lr of the temporal text layers (default 3e-4)")
+    p.add_argument(
         "--sample-every",
         type=_non_negative,
         default=None,
@@ -130,6 +150,10 @@ def _run(args) -> int:
         "checkpoint_every",
         "sample_every",
         "snr_weighting",
+        "subject_weight",
+        "temporal_text",
+        "text_lr",
+        "timestep_bias",
     ):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))

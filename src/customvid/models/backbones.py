@@ -56,7 +56,11 @@ BACKBONES = {
         text_per_frame=True,  # UNetMotionModel does not (AnimateDiffPipeline repeats them before the call)
     ),
 }
-_KIND_OF_CLASS = {"UNet3DConditionModel": "unet3d", "UNetMotionModel": "unet_motion"}
+_KIND_OF_CLASS = {
+    "UNet3DConditionModel": "unet3d",
+    "UNetMotionModel": "unet_motion",
+    "TextTemporalUNet3DConditionModel": "unet3d",  # customvid.models.temporal_text: same layers, plus text in time
+}
 
 
 def backbone_spec(unet_or_kind: nn.Module | str) -> BackboneSpec:

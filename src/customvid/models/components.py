@@ -37,6 +37,8 @@ EMBEDDED_FORMAT = 1  # bump when the embedded layout changes incompatibly
 
 # Video UNet class -> Components.kind.
 UNET_KINDS = {"UNet3DConditionModel": "unet3d", "UNetMotionModel": "unet_motion"}
+# customvid's own UNet classes (in embedded-layout folders only): class name -> backbone kind
+CUSTOM_UNET_KINDS = {"TextTemporalUNet3DConditionModel": "unet3d"}
 
 # Tokenizer outputs each text-encoder family is called with, as in its reference pipeline: MiniLM (a BERT)
 # gets its attention mask like in customvid.models.text.encode_text; CLIP in the SD / ModelScope pipelines
@@ -73,9 +75,12 @@ class Components:
     max_length: int = MINILM_MAX_LENGTH
     source: str = "<memory>"
     metadata: dict[str, Any] = field(default_factory=dict)  # customvid.json as loaded
+    adapters: list[Any] = field(default_factory=list)  # attached customvid.adapters.Adapter objects, in order
+    # tokens that stand for several embedding rows ("<sks>" -> "<sks>_0 <sks>_1 ..."), expanded in prompts
+    token_pieces: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in UNET_KINDS.values():
+        if self.kind not in {*UNET_KINDS.values(), *CUSTOM_UNET_KINDS.values()}:
             raise CustomvidError(
                 f"unknown backbone kind {self.kind!r}; expected one of {sorted(UNET_KINDS.values())}"
             )
@@ -105,6 +110,10 @@ class Components:
 
         No `no_grad` here on purpose: textual-inversion training backpropagates into the token embeddings.
         """
+        if self.token_pieces:
+            from customvid.adapters.tokens import expand_prompt
+
+            prompts = [expand_prompt(p, self.token_pieces) for p in prompts]
         batch = self.tokenizer(
             list(prompts),
             padding="max_length",
@@ -230,9 +239,12 @@ def _load_embedded(folder: Path, dtype: torch.dtype) -> Components:
             f"{text.get('package')!r} (supported: {MINILM_PACKAGE})"
         )
     unet_class = _config_class(folder / "unet")
+    from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
+
     unet_cls = {
         "UNet3DConditionModel": diffusers.UNet3DConditionModel,
         "UNetMotionModel": UNetMotionModel,
+        "TextTemporalUNet3DConditionModel": TextTemporalUNet3DConditionModel,
     }.get(unet_class or "")
     if unet_cls is None:
         raise CustomvidError(
@@ -248,7 +260,7 @@ def _load_embedded(folder: Path, dtype: torch.dtype) -> Components:
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         scheduler=_load_scheduler(folder / "scheduler"),
-        kind=UNET_KINDS[unet_class],
+        kind={**UNET_KINDS, **CUSTOM_UNET_KINDS}[unet_class],
         text_kind="minilm",
         max_length=int(text.get("max_length", MINILM_MAX_LENGTH)),
         source=str(folder),
@@ -395,7 +407,7 @@ def embedded_components(
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         scheduler=scheduler,
-        kind=UNET_KINDS.get(type(unet).__name__, type(unet).__name__),
+        kind={**UNET_KINDS, **CUSTOM_UNET_KINDS}.get(type(unet).__name__, type(unet).__name__),
         default_frames=frames,
         default_size=(height, width),
         fps=fps,

@@ -171,6 +171,7 @@ def generate(
     cross_attention_kwargs: dict[str, Any] | None = None,
     decode_chunk_size: int = 8,
     progress: bool = False,
+    adapters: Sequence[Any] = (),
 ) -> GenerateOutput:
     """Sample one video per prompt.
 
@@ -182,6 +183,8 @@ def generate(
     in place or return a dict of updates; a returned 'latents' replaces the current latents. Changes apply
     from the current step on. Adapter weights can be set from it directly (see `weight_callback`).
     output_type: 'np' (uint8 [B,F,H,W,3]), 'pt' (float [B,F,3,H,W] in [0,1]) or 'latent' (no decode).
+    adapters: attached adapters (`customvid.adapters`) whose `.schedule` sets their weight at every step
+    (through `weight_callback`, before `callback`); their weights are restored afterwards.
     """
     t0 = time.perf_counter()
     prompt_list = _prompt_list(prompts, "prompts")
@@ -218,6 +221,10 @@ def generate(
     # [uncond; cond] text states, built once; lazily if guidance starts at 1 (a callback may switch it on).
     both = torch.cat([components.encode_prompt(negatives), cond]) if state["guidance_scale"] != 1.0 else None
     t1 = synced_time(device)
+    restore = [(a, a.weight) for a in adapters]
+    if adapters:
+        weight_callbacks = [weight_callback(a.schedule, a.set_weight, f"adapter_weight/{a.name}") for a in adapters]
+        callback = chain_callbacks(*weight_callbacks, callback)
 
     for i, t in enumerate(tqdm(scheduler.timesteps, desc="denoising", disable=not progress)):
         state["step"] = i
@@ -238,6 +245,8 @@ def generate(
             pred_uncond, pred_cond = pred.chunk(2)
             pred = pred_uncond + scale * (pred_cond - pred_uncond)
         latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+    for adapter, weight in restore:
+        adapter.set_weight(weight)
     t2 = synced_time(device)
 
     frames: np.ndarray | torch.Tensor | None = None

@@ -18,9 +18,11 @@ from tqdm.auto import tqdm
 
 from customvid.errors import CustomvidError
 from customvid.io import write_json_atomic
+from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
 from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
 from customvid.training.checkpoint import load_checkpoint, save_checkpoint
 from customvid.training.data import clip_batch, image_batch
+from customvid.training.timesteps import sample_timesteps
 
 
 def vae_config(size: int = 64) -> dict:
@@ -86,6 +88,13 @@ class BaseTrainConfig:
     warmup: int = 200
     caption_dropout: float = 0.1  # empty caption = the unconditional branch of classifier-free guidance
     min_snr_gamma: float = 5.0
+    # the diffusion loss inside the (dilated, latent-size) subject mask weighs this much more than outside: the
+    # subject is ~5 % of a frame, and where it is in each frame is all the motion there is (DreamVideo-2's idea)
+    subject_weight: float = 1.0
+    # caption cross-attention in every temporal transformer (customvid.models.temporal_text), trained at text_lr
+    temporal_text: bool = False
+    text_lr: float = 3e-4
+    timestep_bias: float = 1.0  # k of customvid.training.timesteps: 1 uniform, > 1 more high-noise steps
     # "min_snr": min(SNR, g) / (SNR + 1) (Hang et al., v form); "min_snr_v": min(SNR + 1, g) / (SNR + 1), the same
     # cap on easy low-noise steps but full weight on high-noise steps, where a clip's layout and motion are decided
     snr_weighting: str = "min_snr_v"
@@ -106,7 +115,15 @@ class BaseTrainConfig:
 
 
 # keys added to the recipe after runs existed, with the value those runs used (their config.json lacks the key)
-ADDED_KEYS = {"snr_weighting": "min_snr", "decoder_steps": 0, "decoder_lr": 3e-4}
+ADDED_KEYS = {
+    "snr_weighting": "min_snr",
+    "decoder_steps": 0,
+    "decoder_lr": 3e-4,
+    "subject_weight": 1.0,
+    "temporal_text": False,
+    "text_lr": 3e-4,
+    "timestep_bias": 1.0,
+}
 # settings that change how a run is driven, not what it learns: they may differ between a run and its resumption
 OPERATIONAL = (
     "vae_steps",
@@ -144,6 +161,42 @@ def snr_weight(alpha_bar: torch.Tensor, gamma: float, kind: str) -> torch.Tensor
     if kind == "min_snr_v":
         return torch.clamp(snr + 1, max=gamma) / (snr + 1)
     raise CustomvidError(f"unknown snr_weighting {kind!r}; expected min_snr or min_snr_v")
+
+
+def new_unet(cfg: BaseTrainConfig) -> UNet3DConditionModel:
+    """The recipe's UNet, randomly initialised (stock, or with the temporal text path)."""
+    config = unet_config(cfg.unet_channels, cfg.size // 4)
+    return TextTemporalUNet3DConditionModel(**config) if cfg.temporal_text else UNet3DConditionModel(**config)
+
+
+def load_init_unet(folder: Path, cfg: BaseTrainConfig) -> UNet3DConditionModel:
+    """A shipped model's UNet for a warm start; a stock one gains the (zero-output) text path if the recipe has it."""
+    folder = Path(folder) / "unet"
+    name = json.loads((folder / "config.json").read_text()).get("_class_name")
+    if name == TextTemporalUNet3DConditionModel.__name__:
+        if not cfg.temporal_text:
+            raise CustomvidError(f"{folder} has temporal text layers; warm-start it with --temporal-text")
+        return TextTemporalUNet3DConditionModel.from_pretrained(folder, use_safetensors=True)
+    init = UNet3DConditionModel.from_pretrained(folder, use_safetensors=True)
+    return TextTemporalUNet3DConditionModel.from_unet3d(init) if cfg.temporal_text else init
+
+
+def subject_loss_weight(masks: torch.Tensor, latent_size: int, weight: float) -> torch.Tensor:
+    """[B, F, H, W] pixel masks -> [B, 1, F, h, w] loss weights: `weight` where the latent cell touches the
+    subject (a max-pool, then one cell of dilation so the edges count), 1 elsewhere."""
+    m = F.adaptive_max_pool2d(masks.float().flatten(0, 1)[:, None], latent_size)
+    m = F.max_pool2d(m, 3, stride=1, padding=1)
+    return (1 + (weight - 1) * m).unflatten(0, masks.shape[:2]).movedim(2, 1)
+
+
+def _unet_optimizer(unet: UNet3DConditionModel, cfg: BaseTrainConfig) -> torch.optim.AdamW:
+    # the new text-temporal layers start at zero and get their own (higher) rate; the rest fine-tunes gently
+    new = {id(p) for p in unet.text_temporal_parameters()} if cfg.temporal_text else set()
+    groups = [
+        {"params": [p for p in unet.parameters() if id(p) not in new], "base_lr": cfg.unet_lr},
+        {"params": [p for p in unet.parameters() if id(p) in new], "base_lr": cfg.text_lr},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.unet_lr, weight_decay=1e-2)
 
 
 def _check_run_config(run_dir: Path, cfg: BaseTrainConfig, write: bool = True) -> None:
@@ -337,13 +390,13 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
-    unet = UNet3DConditionModel(**unet_config(cfg.unet_channels, cfg.size // 4))
+    unet = new_unet(cfg)
     ema = copy.deepcopy(unet).requires_grad_(False)
     unet.to(device), ema.to(device), vae.to(device)
     scheduler = DDPMScheduler(**scheduler_config())
     tokenizer, text_encoder = load_minilm()
     text_encoder.to(device)
-    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=1e-2)
+    opt = _unet_optimizer(unet, cfg)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
     if (resumed := load_checkpoint(run_dir, {"unet": unet, "ema": ema}, opt)) is not None:
@@ -352,7 +405,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
     elif cfg.init_from:
         # Warm start (a new run, not an exact resume): both copies start from a shipped model's UNet, e.g. the
         # committed embedded model when the run folder that produced it is gone.
-        init = UNet3DConditionModel.from_pretrained(Path(cfg.init_from) / "unet", use_safetensors=True)
+        init = load_init_unet(Path(cfg.init_from), cfg)
         unet.load_state_dict(init.state_dict())
         ema.load_state_dict(init.state_dict())
         save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))  # exportable at once
@@ -363,10 +416,10 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
     batches = _batches(step, cfg)
     try:
         while step < cfg.unet_steps:
-            lr = _lr_at(step, cfg.unet_lr, cfg.warmup, cfg.unet_steps)
             for g in opt.param_groups:
-                g["lr"] = lr
-            clips, captions = next(batches)
+                g["lr"] = _lr_at(step, g["base_lr"], cfg.warmup, cfg.unet_steps)
+            lr = opt.param_groups[0]["lr"]
+            clips, captions, masks = next(batches)
             latents = encode_clips(vae, clips.to(device))
             # caption dropout decided by the saved generator, so resumed runs drop the same captions
             drop = torch.rand(len(captions), generator=gen) < cfg.caption_dropout
@@ -375,13 +428,18 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
 
             # drawn on the CPU generator whatever the device: the same run draws the same noise everywhere
             noise = torch.randn(latents.shape, generator=gen).to(device)
-            t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=gen).to(device)
+            t = sample_timesteps(len(latents), scheduler.config.num_train_timesteps, gen, cfg.timestep_bias)
+            t = t.to(device)
             noisy = scheduler.add_noise(latents, noise, t)
             target = scheduler.get_velocity(latents, noise, t)
             pred = unet(noisy, t, encoder_hidden_states=text).sample
 
             weight = snr_weight(alphas_cumprod[t], cfg.min_snr_gamma, cfg.snr_weighting)
-            per_sample = F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3, 4))
+            err = F.mse_loss(pred, target, reduction="none")
+            if cfg.subject_weight != 1.0:  # normalised by the mean weight: the loss scale (and lr) stay put
+                w = subject_loss_weight(masks.to(device), latents.shape[-1], cfg.subject_weight)
+                err = err * w / w.mean(dim=(1, 2, 3, 4), keepdim=True)
+            per_sample = err.mean(dim=(1, 2, 3, 4))
             loss = (weight * per_sample).mean()
 
             opt.zero_grad(set_to_none=True)
@@ -476,9 +534,9 @@ def export_checkpoint(run_dir: Path, cfg: BaseTrainConfig, dest: Path | None) ->
             raise CustomvidError(f"the {name} in {run_dir} has not finished training; nothing to export yet")
     # finished stages: each loads its checkpoint and trains nothing
     vae = finetune_decoder(run_dir, cfg, train_vae(run_dir, cfg, progress=False), progress=False)
-    unet = UNet3DConditionModel(**unet_config(cfg.unet_channels, cfg.size // 4))
+    unet = new_unet(cfg)
     ema = copy.deepcopy(unet)
-    opt = torch.optim.AdamW(unet.parameters())
+    opt = _unet_optimizer(unet, cfg)
     resumed = load_checkpoint(Path(run_dir) / "unet", {"unet": unet, "ema": ema}, opt)
     if resumed is None:
         raise CustomvidError(f"no UNet checkpoint in {run_dir}/unet yet")

@@ -15,17 +15,21 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     return x.movedim(-1, -3)
 
 
-def clip_batch(step: int, batch_size: int, seed: int, frames: int, size: int) -> tuple[torch.Tensor, list[str]]:
-    """[B, 3, F, H, W] clips and captions for one step; the caption's template and paraphrase are resampled per
-    draw so the model learns meanings, not strings."""
-    videos, captions = [], []
+def clip_batch(
+    step: int, batch_size: int, seed: int, frames: int, size: int
+) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """[B, 3, F, H, W] clips, captions and subject masks [B, F, H, W] for one step; the caption's template and
+    paraphrase are resampled per draw so the model learns meanings, not strings."""
+    videos, captions, masks = [], [], []
     for j in range(batch_size):
         index = step * batch_size + j
         spec = sample_spec("train", index, seed, frames=frames, width=size, height=size)
         rng = np.random.default_rng([seed, 7, index])
-        videos.append(frames_to_tensor(render_clip(spec).frames).movedim(0, 1))  # [3, F, H, W]
+        clip = render_clip(spec)
+        videos.append(frames_to_tensor(clip.frames).movedim(0, 1))  # [3, F, H, W]
+        masks.append(torch.from_numpy(clip.masks))
         captions.append(make_caption(spec.subject, spec.motion, spec.background, rng))
-    return torch.stack(videos), captions
+    return torch.stack(videos), captions, torch.stack(masks)
 
 
 def image_batch(step: int, batch_size: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:

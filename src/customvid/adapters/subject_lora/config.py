@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SubjectLoraConfig:
+    """CustomCrafter's plug-in subject module: LoRA on the spatial self- and cross-attention projections.
+
+    token: the subject's identifier, a new tokenizer token whose embedding row starts as the class word's (so
+    "a <sks> circle" starts as "a circle circle": close to the class, but a text state of its own that the LoRA
+    learns to bind; the row itself stays frozen in this method, and travels with the adapter).
+    """
+
+    rank: int = 8
+    alpha: float = 8.0
+    token: str = "<sks>"
+    class_word: str = "object"
+    attentions: list[str] = field(default_factory=lambda: ["attn1", "attn2"])
+    projections: list[str] = field(default_factory=lambda: ["q", "k", "v", "out"])

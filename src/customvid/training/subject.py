@@ -1,0 +1,247 @@
+"""`customvid train-subject`: a subject adapter from a few photos (CustomCrafter's plug-in spatial LoRA).
+
+Each photo becomes a static video of the model's frame count; DreamBooth-style class-prior preservation keeps
+what the model does with the class word (and its motion) by training, in the same step, on clips the base model
+generated from class-word prompts (cached in the run folder once, or a user's --prior-dir). Read top to bottom.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from customvid.adapters import get_method
+from customvid.errors import CustomvidError
+from customvid.io import atomic_write, write_json_atomic
+from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
+from customvid.training.losses import per_sample_loss
+from customvid.training.subject_data import load_subject_images
+from customvid.world import vocab
+
+PRIOR_MOTIONS = ["still", "left", "right", "up", "down", "bounce", "circle", "grow"]
+
+
+@dataclass
+class SubjectTrainConfig:
+    class_word: str
+    token: str = "<sks>"
+    method: str = "lora"
+    rank: int = 8
+    alpha: float = 8.0
+    instance_prompt: str = "a {token} {class_word} staying still"
+    prior_weight: float = 1.0  # DreamBooth's default
+    prior_clips: int = 16
+    prior_steps: int = 25  # DDIM steps per generated prior clip
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=300, batch_size=4, lr=1e-4))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def class_prompts(class_word: str, n: int) -> list[str]:
+    """Varied class-word prompts (motions x backgrounds, cycling) for the prior clips."""
+    backgrounds = vocab.BACKGROUNDS
+    out = []
+    for i in range(n):
+        motion = PRIOR_MOTIONS[i % len(PRIOR_MOTIONS)]
+        phrase = vocab.MOTION_PHRASES[motion][0]
+        out.append(f"a {class_word} {phrase} on a {backgrounds[(i * 3) % len(backgrounds)]} background")
+    return out
+
+
+def validation_prompts(token: str, class_word: str) -> list[str]:
+    return [
+        f"a {token} {class_word} moving right on a blue background",
+        f"a {token} {class_word} moving left on a green background",
+        f"a {token} {class_word} bouncing on a gray background",
+        f"a {class_word} moving right on a blue background",  # the class alone: prior preserved?
+    ]
+
+
+def _encode_frames(vae, frames: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> scaled latents [N, C, h, w] (posterior mean)."""
+    x = torch.from_numpy(frames).float().div(127.5).sub(1).permute(0, 3, 1, 2).to(vae.device, vae.dtype)
+    with torch.no_grad():
+        z = torch.cat([vae.encode(x[i : i + 16]).latent_dist.mean for i in range(0, len(x), 16)])
+    return z * vae.config.scaling_factor
+
+
+def _prior_clips(run_dir: Path, components, cfg: SubjectTrainConfig, prior_dir: Path | None, seed: int):
+    """Class clips [N, F, H, W, 3] and their captions: the user's folder, or generated once and cached."""
+    if prior_dir is not None:
+        from customvid.io import read_video
+
+        clips, captions = [], []
+        paths = sorted(p for p in Path(prior_dir).iterdir() if p.suffix.lower() in {".mp4", ".gif"} or p.is_dir())
+        if not paths:
+            raise CustomvidError(f"--prior-dir {prior_dir}: no clips (mp4, gif or frame folders) there")
+        frames, (h, w) = components.default_frames, components.default_size
+        for p in paths:
+            video = read_video(p).frames
+            idx = np.linspace(0, len(video) - 1, frames).round().astype(int)
+            from PIL import Image
+
+            clips.append(np.stack([np.asarray(Image.fromarray(f).resize((w, h))) for f in video[idx]]))
+            txt = p.with_suffix(".txt")
+            captions.append(txt.read_text().strip() if txt.is_file() else f"a {cfg.class_word}")
+        return np.stack(clips), captions
+    cache = run_dir / "prior.npz"
+    if cache.is_file():
+        data = np.load(cache)
+        return data["frames"], json.loads(str(data["captions"]))
+    from customvid.sampling import generate
+
+    captions = class_prompts(cfg.class_word, cfg.prior_clips)
+    frames = []
+    for i in range(0, len(captions), 4):  # a few at a time: bounded memory
+        out = generate(components, captions[i : i + 4], seed=seed + 10_000 + i, num_inference_steps=cfg.prior_steps)
+        frames.append(out.frames)
+    frames = np.concatenate(frames)
+    with atomic_write(cache) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, frames=frames, captions=json.dumps(captions))
+    return frames, captions
+
+
+def _check_run(run_dir: Path, want: dict) -> None:
+    path = run_dir / "config.json"
+    if path.is_file():
+        have = json.loads(path.read_text())
+        operational = {"checkpoint_every", "sample_every", "log_every", "steps"}
+        diff = sorted(
+            k for k in set(have) | set(want)
+            if k != "loop" and have.get(k) != want.get(k)
+        ) + sorted(
+            f"loop.{k}" for k in set(have.get("loop", {})) | set(want["loop"])
+            if k not in operational and have.get("loop", {}).get(k) != want["loop"].get(k)
+        )
+        if diff:
+            raise CustomvidError(f"{run_dir} is a run with other settings ({', '.join(diff)}); use another --run-dir")
+    write_json_atomic(path, want)
+
+
+def train_subject(
+    components,
+    images_dir: Path,
+    out: Path,
+    cfg: SubjectTrainConfig,
+    run_dir: Path | None = None,
+    masks_dir: Path | None = None,
+    prior_dir: Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+):
+    """Train and write the adapter folder `out` (atomically); the run folder keeps logs, samples, checkpoints."""
+    from customvid.adapters.tokens import check_token
+
+    out = Path(out)
+    run_dir = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
+    # everything a user can get wrong is checked before any long work
+    if out.exists() and not overwrite:
+        raise CustomvidError(f"{out} exists; pass --overwrite to replace it")
+    if cfg.token:
+        check_token(cfg.token, components.tokenizer)
+    if not cfg.class_word.strip():
+        raise CustomvidError("--class-word must not be empty")
+    if cfg.prior_weight < 0:
+        raise CustomvidError(f"--prior-weight must be >= 0, got {cfg.prior_weight}")
+    method = get_method(cfg.method)
+    height, width = components.default_size
+    data = load_subject_images(images_dir, height, width, masks_dir)
+
+    accelerator = make_accelerator(cfg.loop)
+    components.to(accelerator.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:
+        _check_run(run_dir, cfg.to_json())
+    seed = cfg.loop.seed
+    frames = components.default_frames
+    # the class prior comes from the base model, before the adapter exists
+    prior_frames, prior_captions = None, []
+    if cfg.prior_weight > 0:
+        if accelerator.is_main_process:
+            _prior_clips(run_dir, components, cfg, prior_dir, seed)
+        accelerator.wait_for_everyone()
+        prior_frames, prior_captions = _prior_clips(run_dir, components, cfg, prior_dir, seed)
+
+    given = {"rank": cfg.rank, "alpha": cfg.alpha, "token": cfg.token, "class_word": cfg.class_word}
+    fields = {f.name for f in dataclasses.fields(method.Config)}  # each method takes the settings it has
+    config = method.Config(**{k: v for k, v in given.items() if k in fields})
+    with torch.random.fork_rng(devices=[]):  # LoRA A starts random: seeded, so a seeded run is reproducible
+        torch.manual_seed(seed)
+        adapter = method(config, name="subject").attach(components)
+    adapter.train()
+    vae, scheduler = components.vae, components.scheduler
+    inst_latents = _encode_frames(vae, data.images)[:, :, None].expand(-1, -1, frames, -1, -1)  # static videos
+    if prior_frames is not None:
+        n, f = prior_frames.shape[:2]
+        prior_latents = _encode_frames(vae, prior_frames.reshape(n * f, *prior_frames.shape[2:]))
+        prior_latents = prior_latents.unflatten(0, (n, f)).movedim(1, 2)
+    instance_prompt = cfg.instance_prompt.format(token=cfg.token, class_word=cfg.class_word)
+    num_t = scheduler.config.num_train_timesteps
+
+    def pick(step: int, i: int, n: int, stream: int) -> int:
+        # sample i of the step: a fresh permutation of the n items per epoch, the same on every process
+        position = step * cfg.loop.batch_size + i
+        perm = torch.randperm(n, generator=sample_generator(seed, position // n, 0, 100 + stream))
+        return int(perm[position % n])
+
+    def draws(step: int, i: int, shape, stream: int):
+        g = sample_generator(seed, step, i, stream)
+        return torch.randn(shape, generator=g), torch.randint(0, num_t, (1,), generator=g)
+
+    def loss_fn(step: int, indices) -> torch.Tensor:
+        latents, texts, noise, t = [], [], [], []
+        for i in indices:
+            latents.append(inst_latents[pick(step, i, len(inst_latents), 1)])
+            texts.append(instance_prompt)
+            e, tt = draws(step, i, latents[-1].shape, 1)
+            noise.append(e), t.append(tt)
+        if prior_frames is not None:
+            for i in indices:
+                k = pick(step, i, len(prior_latents), 2)
+                latents.append(prior_latents[k])
+                texts.append(prior_captions[k])
+                e, tt = draws(step, i, latents[-1].shape, 2)
+                noise.append(e), t.append(tt)
+        device = components.device
+        text = components.encode_prompt(texts)
+        losses = per_sample_loss(
+            components.unet, scheduler, torch.stack(latents).to(device), text,
+            torch.stack(noise).to(device), torch.cat(t).to(device),
+        )
+        b = len(indices)
+        loss = losses[:b].mean()
+        if prior_frames is not None:
+            loss = loss + cfg.prior_weight * losses[b:].mean()
+        return loss
+
+    def sample_fn(path: Path) -> None:
+        from customvid.io import contact_sheet, write_image
+        from customvid.sampling import generate
+
+        adapter.train(False)
+        video = generate(components, validation_prompts(cfg.token, cfg.class_word), seed=0, adapters=[adapter],
+                         num_inference_steps=20).frames
+        adapter.train(True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, contact_sheet(video.reshape(-1, *video.shape[2:]), cols=video.shape[1], scale=2))
+
+    step = train_loop(run_dir, components, adapter.trainable_parameters(), loss_fn, cfg.loop, sample_fn,
+                      progress=progress, accelerator=accelerator)
+    adapter.train(False)
+    if accelerator.is_main_process:
+        adapter.save(
+            out,
+            extra={"training": {**cfg.to_json(), "steps_done": step, "images": data.names,
+                                "processes": accelerator.num_processes},
+                   "seed": seed},
+            overwrite=overwrite,
+        )
+    accelerator.wait_for_everyone()
+    return adapter

@@ -1,0 +1,170 @@
+"""The matrix every adapter method passes (peft style), on both backbones' tiny configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from customvid.adapters import get_method, load_adapter, method_names, read_adapter
+from customvid.adapters.subject_lora import SubjectLoraConfig
+from customvid.errors import CustomvidError
+from customvid.models.backbones import unet_forward
+from customvid.training.losses import per_sample_loss
+
+# one small config per registered method; a method without a case here fails test_every_method_has_a_case
+CASES = {
+    "lora": lambda: SubjectLoraConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle"),
+}
+PROMPT = "a <tst> circle moving left on a black background"
+BACKBONES = ["unet3d", "unet_motion"]
+
+
+def test_every_method_has_a_case():
+    assert sorted(CASES) == method_names()
+
+
+@pytest.fixture
+def model(request, tiny_components, tiny_motion_components, fresh_unet):
+    base = {"unet3d": tiny_components, "unet_motion": tiny_motion_components}[request.param]
+    components = fresh_unet(base)
+    components = dataclasses.replace(
+        components, text_encoder=__import__("copy").deepcopy(base.text_encoder), adapters=[], token_pieces={}
+    )
+    return components
+
+
+def _batch(components, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    latents = torch.randn(2, 4, 2, 8, 8, generator=g)
+    noise = torch.randn(latents.shape, generator=g)
+    t = torch.tensor([700, 200])
+    return latents, noise, t
+
+
+def _predict(components, prompt=PROMPT):
+    latents, noise, t = _batch(components)
+    with torch.no_grad():
+        text = components.encode_prompt([prompt] * 2)
+        return unet_forward(components.unet, latents, t, text)
+
+
+def _attach(method, components):
+    cls = get_method(method)
+    return cls(CASES[method](), name="test").attach(components)
+
+
+def _train_step(adapter, components, lr=1e-2):
+    adapter.train()
+    opt = torch.optim.AdamW(adapter.trainable_parameters(), lr=lr, weight_decay=0.0)
+    latents, noise, t = _batch(components)
+
+    def loss():
+        text = components.encode_prompt([PROMPT] * 2)
+        return per_sample_loss(components.unet, components.scheduler, latents, text, noise, t).mean()
+
+    before = loss()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    adapter.train(False)
+    with torch.no_grad():
+        after = loss()
+    return before.item(), after.item()
+
+
+each_method = pytest.mark.parametrize("method", sorted(CASES))
+
+
+@each_method
+@pytest.mark.parametrize("model", BACKBONES, indirect=True)
+def test_zero_initialised_changes_nothing(method, model):
+    base_other = _predict(model, "a red circle moving left on a black background")
+    adapter = _attach(method, model)
+    # the adapter's own prompt before any training, and a prompt without its token, are both unchanged
+    assert torch.equal(_predict(model, "a red circle moving left on a black background"), base_other)
+    _train_step(adapter, model)
+    adapter.set_weight(0.0)
+    assert torch.equal(_predict(model, "a red circle moving left on a black background"), base_other)
+    adapter.detach()
+    assert torch.equal(_predict(model, "a red circle moving left on a black background"), base_other)
+    assert not model.adapters
+
+
+@each_method
+@pytest.mark.parametrize("model", BACKBONES, indirect=True)
+def test_only_its_parameters_train(method, model):
+    unet_before = {k: v.clone() for k, v in model.unet.state_dict().items()}
+    text_before = {k: v.clone() for k, v in model.text_encoder.state_dict().items()}
+    adapter = _attach(method, model)
+    adapter.train()
+    trainable = {id(p) for p in adapter.trainable_parameters()}
+    assert trainable
+    requires = {id(p) for p in [*model.unet.parameters(), *model.text_encoder.parameters()] if p.requires_grad}
+    assert requires <= trainable
+    _train_step(adapter, model)
+    adapter.detach()
+    for k, v in model.unet.state_dict().items():
+        assert torch.equal(v, unet_before[k]), k
+    for k, v in model.text_encoder.state_dict().items():
+        assert torch.equal(v, text_before[k]), k
+
+
+@each_method
+@pytest.mark.parametrize("model", BACKBONES, indirect=True)
+def test_one_step_lowers_the_loss(method, model):
+    adapter = _attach(method, model)
+    before, after = _train_step(adapter, model)
+    assert after < before
+
+
+@each_method
+@pytest.mark.parametrize("model", BACKBONES, indirect=True)
+def test_save_load_round_trip_is_exact(method, model, tmp_path):
+    adapter = _attach(method, model)
+    _train_step(adapter, model)
+    trained = _predict(model)
+    adapter.save(tmp_path / "a", extra={"note": "test"})
+    adapter.detach()
+    loaded = load_adapter(tmp_path / "a", model, schedule="constant:1")
+    assert torch.equal(_predict(model), trained)
+    saved = read_adapter(tmp_path / "a")
+    for k, v in loaded._state()["lora"].items():
+        assert torch.equal(v, saved.lora["unet." + k])
+    assert saved.meta["method"] == method and saved.meta["note"] == "test"
+    with pytest.raises(CustomvidError, match="exists"):
+        loaded.save(tmp_path / "a")
+
+
+@each_method
+@pytest.mark.parametrize("model", BACKBONES, indirect=True)
+def test_bad_folders_fail_in_one_line(method, model, tmp_path):
+    adapter = _attach(method, model)
+    adapter.save(tmp_path / "a")
+    adapter.detach()
+    with pytest.raises(CustomvidError, match="does not exist"):
+        load_adapter(tmp_path / "missing", model)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CustomvidError, match="not an adapter folder"):
+        load_adapter(tmp_path / "empty", model)
+    meta = json.loads((tmp_path / "a" / "adapter.json").read_text())
+    meta["method"] = "nonsense"
+    (tmp_path / "a" / "adapter.json").write_text(json.dumps(meta))
+    with pytest.raises(CustomvidError, match="unknown adapter method"):
+        load_adapter(tmp_path / "a", model)
+    assert not model.adapters
+
+
+@each_method
+def test_mismatched_backbone_is_refused(method, tiny_components, tiny_motion_components, fresh_unet, tmp_path):
+    three = fresh_unet(tiny_components)
+    three = dataclasses.replace(three, adapters=[], token_pieces={})
+    adapter = _attach(method, three)
+    adapter.save(tmp_path / "a")
+    adapter.detach()
+    motion = dataclasses.replace(fresh_unet(tiny_motion_components), adapters=[], token_pieces={})
+    with pytest.raises(CustomvidError, match="backbone 'unet3d'"):
+        load_adapter(tmp_path / "a", motion)
+    assert not motion.adapters

@@ -1,0 +1,60 @@
+"""A subject adapter trained on an AnimateDiff base loads in diffusers' own AnimateDiffPipeline
+(`load_lora_weights` + `load_textual_inversion`) and computes there what it computes here."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import AnimateDiffPipeline, MotionAdapter
+
+from customvid.adapters import load_adapter
+from customvid.adapters.subject_lora import SubjectLora, SubjectLoraConfig
+from customvid.models import load_components
+
+
+def test_subject_lora_loads_in_animatediff_pipeline(tiny_animatediff_dirs, tmp_path):
+    sd_dir, motion_dir = tiny_animatediff_dirs
+    components = load_components(sd_dir, motion_adapter=motion_dir)
+    adapter = SubjectLora(SubjectLoraConfig(rank=4, alpha=8.0, token="<sks>", class_word="dog")).attach(components)
+    with torch.no_grad():  # a trained-looking adapter: B no longer zero
+        for p in adapter.trainable_parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
+    adapter.save(tmp_path / "a")
+    adapter.detach()
+
+    pipe = AnimateDiffPipeline.from_pretrained(sd_dir, motion_adapter=MotionAdapter.from_pretrained(motion_dir))
+    pipe.load_lora_weights(tmp_path / "a")  # finds pytorch_lora_weights.safetensors by itself
+    pipe.load_textual_inversion(tmp_path / "a" / "learned_embeds.safetensors")
+
+    ours = load_adapter(tmp_path / "a", components, schedule=1.0)
+    assert ours.weight == 1.0
+    prompt = "a <sks> dog"
+    sample = torch.randn(1, 4, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ids = pipe.tokenizer([prompt], padding="max_length", max_length=77, return_tensors="pt").input_ids
+        theirs_text = pipe.text_encoder(ids)[0]
+        ours_text = components.encode_prompt([prompt])
+        torch.testing.assert_close(theirs_text, ours_text)
+        text = ours_text.repeat_interleave(2, 0)
+        theirs = pipe.unet(sample, 500, encoder_hidden_states=text).sample
+        mine = components.unet(sample, 500, encoder_hidden_states=text).sample
+        plain = AnimateDiffPipeline.from_pretrained(sd_dir, motion_adapter=MotionAdapter.from_pretrained(motion_dir))
+        base = plain.unet(sample, 500, encoder_hidden_states=text).sample
+    torch.testing.assert_close(theirs, mine)
+    assert not torch.allclose(theirs, base)  # the LoRA is really in force there
+
+
+def test_animatediff_adapter_also_has_kohya_keys_for_comfyui(tiny_animatediff_dirs, tmp_path):
+    from safetensors.torch import load_file
+
+    sd_dir, motion_dir = tiny_animatediff_dirs
+    components = load_components(sd_dir, motion_adapter=motion_dir)
+    adapter = SubjectLora(SubjectLoraConfig(rank=4, alpha=8.0, token="<sks>", class_word="dog")).attach(components)
+    adapter.save(tmp_path / "a")
+    peft_keys = load_file(tmp_path / "a" / "pytorch_lora_weights.safetensors")
+    kohya = load_file(tmp_path / "a" / "comfyui_lora.safetensors")
+    name = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
+    flat = "lora_unet_" + name.replace(".", "_")
+    assert torch.equal(kohya[f"{flat}.lora_down.weight"], peft_keys[f"unet.{name}.lora_A.weight"])
+    assert torch.equal(kohya[f"{flat}.lora_up.weight"], peft_keys[f"unet.{name}.lora_B.weight"])
+    assert kohya[f"{flat}.alpha"].item() == 8.0
+    assert len(kohya) == len(peft_keys) * 3 // 2

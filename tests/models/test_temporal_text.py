@@ -1,0 +1,72 @@
+"""The text-temporal UNet variant: starts identical, keeps the stock weight names, saves so that a stock loader
+fails loudly, and loads back exactly through customvid's loader."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from diffusers import UNet3DConditionModel
+
+from customvid.models import load_components, save_embedded
+from customvid.models.temporal_text import VARIANT, TextTemporalUNet3DConditionModel, frame_embedding
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(2, 4, 3, 8, 8, generator=g), torch.tensor([900, 50]), torch.randn(2, 32, 384, generator=g)
+
+
+def test_converted_model_computes_exactly_the_stock_model(tiny_components):
+    stock = tiny_components.unet
+    model = TextTemporalUNet3DConditionModel.from_unet3d(stock).eval()
+    x, t, text = _inputs()
+    with torch.no_grad():
+        assert torch.equal(model(x, t, text).sample, stock(x, t, text).sample)
+    stock_keys = set(stock.state_dict())
+    new_keys = set(model.state_dict()) - stock_keys
+    assert stock_keys <= set(model.state_dict())
+    assert new_keys and all(".proj_in.text_attn." in k for k in new_keys)
+    assert {id(p) for p in model.text_temporal_parameters()} == {
+        id(p) for n, p in model.named_parameters() if n in new_keys
+    }
+
+
+def test_text_path_reads_the_caption_and_the_frame(tiny_components):
+    model = TextTemporalUNet3DConditionModel.from_unet3d(tiny_components.unet).eval()
+    with torch.no_grad():
+        for p in model.text_temporal_parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.1)
+    x, t, text = _inputs()
+    with torch.no_grad():
+        a = model(x, t, text).sample
+        b = model(x, t, text.flip(0)).sample
+    assert not torch.allclose(a, b)
+    emb = frame_embedding(4, 8)
+    assert emb.shape == (4, 8) and not torch.equal(emb[0], emb[1])
+
+
+def test_save_load_and_stock_loader_fails_loudly(tiny_components, tmp_path):
+    model = TextTemporalUNet3DConditionModel.from_unet3d(tiny_components.unet).eval()
+    with torch.no_grad():
+        for p in model.text_temporal_parameters():
+            p.add_(0.01)
+    components = copy.copy(tiny_components)
+    components.unet = model
+    folder = save_embedded(components, tmp_path / "m")
+    assert (folder / "unet" / f"diffusion_pytorch_model.{VARIANT}.safetensors").is_file()
+    with pytest.raises(OSError):
+        UNet3DConditionModel.from_pretrained(folder / "unet", use_safetensors=True)
+    loaded = load_components(folder)
+    assert type(loaded.unet) is TextTemporalUNet3DConditionModel and loaded.kind == "unet3d"
+    x, t, text = _inputs()
+    with torch.no_grad():
+        assert torch.equal(loaded.unet(x, t, text).sample, model(x, t, text).sample)
+
+
+def test_deepcopy_keeps_its_own_text_context(tiny_components):
+    model = TextTemporalUNet3DConditionModel.from_unet3d(tiny_components.unet)
+    twin = copy.deepcopy(model)
+    assert twin._text_context is not model._text_context
+    assert twin.transformer_in.proj_in.context is twin._text_context

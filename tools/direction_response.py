@@ -1,0 +1,58 @@
+"""Where does a model move the subject, for each asked direction? (diagnostic for issue 15)
+
+For each of the 8 directions x 4 subjects x SEEDS, generate the canonical caption (varied backgrounds), probe the
+clip and take the centre's end-minus-start displacement (px). Prints per asked direction the mean displacement,
+the mean projection on the asked unit direction ("response", px; 0 = ignores the caption) and the probe's
+motion accuracy; then the mean displacement over all clips (the model's own drift, whatever was asked).
+
+    python tools/direction_response.py MODEL_DIR [SEEDS]
+"""
+
+import json
+import sys
+
+import numpy as np
+import torch
+
+from customvid.models.components import load_components
+from customvid.sampling import generate
+from customvid.world import make_caption, vocab
+from customvid.world.probe import probe_video
+from customvid.world.spec import Subject
+
+SUBJECTS = [Subject("circle", "red", "solid"), Subject("square", "blue", "solid"),
+            Subject("triangle", "green", "solid"), Subject("heart", "white", "solid")]
+BACKGROUNDS = ["black", "gray", "blue", "brown"]
+
+
+def main(folder, seeds):
+    c = load_components(None if folder == "embedded" else folder)
+    rows = []
+    for d, (dx, dy) in vocab.DIRECTIONS.items():
+        unit = np.array([dx, dy], float) / np.hypot(dx, dy)
+        prompts = [make_caption(s, d, BACKGROUNDS[i]) for i, s in enumerate(SUBJECTS)]
+        for seed in seeds:
+            out = generate(c, prompts, seed=[seed * 100 + i for i in range(len(prompts))], num_inference_steps=25)
+            for frames in out.frames:
+                probe = probe_video(frames)
+                ok = ~np.isnan(probe.centres).any(1)
+                disp = probe.centres[ok][-1] - probe.centres[ok][0] if ok.sum() >= 2 else np.full(2, np.nan)
+                rows.append({"asked": d, "disp": disp.tolist(), "response": float(disp @ unit),
+                             "read": probe.motion, "right": probe.motion == d})
+    summary = {}
+    for d in vocab.DIRECTIONS:
+        sel = [r for r in rows if r["asked"] == d]
+        summary[d] = {"mean_disp": np.nanmean([r["disp"] for r in sel], 0).round(1).tolist(),
+                      "response": round(float(np.nanmean([r["response"] for r in sel])), 2),
+                      "accuracy": float(np.mean([r["right"] for r in sel]))}
+    overall = {"model": folder, "clips": len(rows),
+               "mean_response_px": round(float(np.nanmean([r["response"] for r in rows])), 2),
+               "accuracy": float(np.mean([r["right"] for r in rows])),
+               "drift_px": np.nanmean([r["disp"] for r in rows], 0).round(2).tolist(),
+               "reads": {m: sum(r["read"] == m for r in rows) for m in sorted({str(r["read"]) for r in rows})}}
+    print(json.dumps({**overall, "per_direction": summary}), flush=True)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main(sys.argv[1], [int(s) for s in sys.argv[2:]] or [0])
