@@ -278,7 +278,8 @@ def test_text_temporal_warm_start_resumes_and_exports(tmp_path):
     half = tiny_cfg(unet_steps=2, init_from=str(model), temporal_text=True, subject_weight=4.0, timestep_bias=3.0)
     train_unet(tmp_path / "c", half, train_vae(tmp_path / "c", half, progress=False), progress=False)
     resumed, _, _ = train_unet(tmp_path / "c", warm, train_vae(tmp_path / "c", warm, progress=False), progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), resumed.state_dict().values(), strict=True))
+    pairs = zip(unet.state_dict().values(), resumed.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
     exported = load_components(export_checkpoint(tmp_path / "b", warm, tmp_path / "tt"))
     assert type(exported.unet) is TextTemporalUNet3DConditionModel
     with pytest.raises(CustomvidError, match="--temporal-text"):
