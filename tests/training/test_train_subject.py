@@ -166,3 +166,24 @@ def test_two_processes_match_one_at_the_same_global_batch(tmp_path, photos, tiny
     assert any(a[k].abs().max() > 0 for k in moved)  # it trained
     for k in a:
         np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_captions_and_masks_are_read(photos):
+    from customvid.training.subject_data import load_subject_images
+
+    (photos / "p1.txt").write_text("a {token} {class_word} staying still on a gray background\n")
+    data = load_subject_images(photos, 32, 32)
+    assert data.captions == [None, "a {token} {class_word} staying still on a gray background", None]
+    assert data.masks.shape == (3, 32, 32) and data.masks.any((1, 2)).all()
+    assert data.images.shape == (3, 32, 32, 3)
+
+
+def test_masked_loss_needs_masks_and_trains_with_them(tmp_path, photos, tiny_model_dir, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for p in photos.glob("p?.png"):
+        (bare / p.name).write_bytes(p.read_bytes())
+    assert _train(tmp_path, bare, tiny_model_dir, "a", "--masked-loss") == 2
+    assert "needs a mask" in capsys.readouterr().err
+    assert _train(tmp_path, photos, tiny_model_dir, "b", "--masked-loss") == 0
+    assert read_adapter(tmp_path / "b").meta["training"]["masked_loss"] is True

@@ -39,7 +39,7 @@ def bench_prompts(subject_name: str, n: int) -> list[tuple[str, str, str]]:
 
 
 def write_references(subject_name: str, folder: Path) -> Path:
-    """The subject's reference PNGs + masks (the `customvid world references` layout)."""
+    """The subject's reference PNGs + masks (the `customvid world references` layout) + NAME.txt captions."""
     from PIL import Image
 
     from customvid.world import render_clip
@@ -50,6 +50,9 @@ def write_references(subject_name: str, folder: Path) -> Path:
         clip = render_clip(spec)
         Image.fromarray(clip.frames[0]).save(folder / f"ref_{i:02d}.png")
         Image.fromarray(clip.masks[0].astype(np.uint8) * 255).save(folder / f"ref_{i:02d}_mask.png")
+        # what a user captioning the photo would write: the token, the class, the background it shows
+        caption = f"a {{token}} {{class_word}} staying still on a {spec.background} background"
+        (folder / f"ref_{i:02d}.txt").write_text(caption)
     return folder
 
 
@@ -98,7 +101,7 @@ def run_subject_bench(
     from customvid.training.subject import SubjectTrainConfig, train_subject
     from customvid.world.splits import CUSTOM_SUBJECTS
 
-    rows, trainings = [], {}
+    rows, trainings, speed = [], {}, None
     for name in subjects:
         subject = CUSTOM_SUBJECTS[name]
         refs = write_references(name, work / "references" / name)
@@ -118,6 +121,8 @@ def run_subject_bench(
         trainings[name]["adapter_bytes"] = size
         components = components_factory()
         adapter = load_adapter(adapter_dir, components)
+        if speed is None:
+            speed = lora_overhead(components, adapter, components_factory(), steps=steps)
         for motion, background in tqdm(bench_prompts(name, prompts_per_subject), desc=name, disable=not progress):
             phrase = vocab.MOTION_PHRASES[motion][0]
             class_prompt = f"a {subject.shape} {phrase} on a {background} background"
@@ -144,9 +149,32 @@ def run_subject_bench(
                     rows.append({"subject": name, "condition": label, "seed": seed, "prompt": token_prompt,
                                  "motion_name": motion, "background_name": background, **s})
         adapter.detach()
-    return {"summary": summarise(rows), "training": trainings, "rows": rows,
+    return {"summary": summarise(rows), "training": trainings, "speed": speed, "rows": rows,
             "settings": {"subjects": subjects, "prompts_per_subject": prompts_per_subject, "seeds": list(seeds),
                          "steps": steps, "train_overrides": train_overrides or {}}}
+
+
+def lora_overhead(components, adapter, plain, repeats: int = 5, steps: int = 25) -> dict:
+    """Seconds per clip of `components` with the adapter under DWS (its weight set every step) against `plain`,
+    the same model loaded without it: interleaved runs in one process after a warm-up of each; ratio of medians."""
+    from customvid.sampling import generate
+
+    prompt = f"a <sks> {adapter.config.class_word} moving right on a blue background"
+    adapter.set_schedule("dws")
+    runs = {
+        "none": lambda: generate(plain, prompt.replace("<sks> ", ""), num_inference_steps=steps),
+        "lora": lambda: generate(components, prompt, num_inference_steps=steps, adapters=[adapter]),
+    }
+    times: dict[str, list[float]] = {"none": [], "lora": []}
+    for run in runs.values():
+        run()
+    for r in range(repeats):
+        for kind in ("none", "lora") if r % 2 == 0 else ("lora", "none"):
+            t0 = time.perf_counter()
+            runs[kind]()
+            times[kind].append(time.perf_counter() - t0)
+    none, lora = float(np.median(times["none"])), float(np.median(times["lora"]))
+    return {"seconds_none": none, "seconds_lora": lora, "overhead_pct": 100 * (lora / none - 1), "repeats": repeats}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -202,6 +230,9 @@ def _run(args) -> int:
     result = run_subject_bench(lambda: load_from_args(args), args.work, subjects, args.prompts, args.seeds,
                                args.steps, overrides)
     print(format_markdown(result))
+    speed = result["speed"]
+    print(f"sampling: {speed['seconds_none']:.2f} s/clip without, {speed['seconds_lora']:.2f} s with the LoRA "
+          f"(DWS): overhead {speed['overhead_pct']:+.1f} % (median of {speed['repeats']} interleaved runs)")
     for name, t in result["training"].items():
         print(f"{name}: training {t['seconds']} s, adapter {t['adapter_bytes'] / 1e6:.2f} MB")
     if args.json:

@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--prior-steps", type=_positive, default=25, help="DDIM steps per generated class clip (default 25)")
     p.add_argument("--instance-prompt", default="a {token} {class_word} staying still",
                    help="caption of the photos (default: %(default)r)")
+    p.add_argument("--masked-loss", action="store_true",
+                   help="mask-normalised loss on the photos (Magic-Me; needs masks), 5%% of samples unmasked")
     p.add_argument("--rank", type=_positive, default=8, help="LoRA rank (default 8)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
@@ -86,6 +88,7 @@ def _run(args) -> int:
         prior_weight=args.prior_weight,
         prior_clips=args.prior_clips,
         prior_steps=args.prior_steps,
+        masked_loss=args.masked_loss,
         loop=loop,
     )
     components = load_components(args.model)

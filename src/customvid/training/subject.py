@@ -37,6 +37,10 @@ class SubjectTrainConfig:
     prior_weight: float = 1.0  # DreamBooth's default
     prior_clips: int = 16
     prior_steps: int = 25  # DDIM steps per generated prior clip
+    # Magic-Me's mask-normalised loss on the photos, sum(m * err) / sum(m) with latent-size masks; this share of
+    # samples keeps the full mask so the background is not left entirely untrained
+    masked_loss: bool = False
+    full_mask_share: float = 0.05
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=300, batch_size=4, lr=1e-4))
 
     def to_json(self) -> dict:
@@ -153,6 +157,8 @@ def train_subject(
     method = get_method(cfg.method)
     height, width = components.default_size
     data = load_subject_images(images_dir, height, width, masks_dir)
+    if cfg.masked_loss and data.masks is None:
+        raise CustomvidError("--masked-loss needs a mask for every photo (NAME_mask.png or --masks)")
 
     accelerator = make_accelerator(cfg.loop)
     components.to(accelerator.device)
@@ -178,11 +184,16 @@ def train_subject(
     adapter.train()
     vae, scheduler = components.vae, components.scheduler
     inst_latents = _encode_frames(vae, data.images)[:, :, None].expand(-1, -1, frames, -1, -1)  # static videos
+    inst_masks = None
+    if cfg.masked_loss:
+        m = torch.from_numpy(data.masks).float()[:, None]
+        # a latent cell counts if the subject touches it (max-pool), so edges are trained too
+        inst_masks = torch.nn.functional.adaptive_max_pool2d(m, inst_latents.shape[-2:])[:, :, None]
     if prior_frames is not None:
         n, f = prior_frames.shape[:2]
         prior_latents = _encode_frames(vae, prior_frames.reshape(n * f, *prior_frames.shape[2:]))
         prior_latents = prior_latents.unflatten(0, (n, f)).movedim(1, 2)
-    instance_prompt = cfg.instance_prompt.format(token=cfg.token, class_word=cfg.class_word)
+    prompts = [(c or cfg.instance_prompt).format(token=cfg.token, class_word=cfg.class_word) for c in data.captions]
     num_t = scheduler.config.num_train_timesteps
 
     def pick(step: int, i: int, n: int, stream: int) -> int:
@@ -196,12 +207,16 @@ def train_subject(
         return torch.randn(shape, generator=g), torch.randint(0, num_t, (1,), generator=g)
 
     def loss_fn(step: int, indices) -> torch.Tensor:
-        latents, texts, noise, t = [], [], [], []
+        latents, texts, noise, t, masks = [], [], [], [], []
         for i in indices:
-            latents.append(inst_latents[pick(step, i, len(inst_latents), 1)])
-            texts.append(instance_prompt)
+            k = pick(step, i, len(inst_latents), 1)
+            latents.append(inst_latents[k])
+            texts.append(prompts[k])
             e, tt = draws(step, i, latents[-1].shape, 1)
             noise.append(e), t.append(tt)
+            if inst_masks is not None:
+                full = torch.rand(1, generator=sample_generator(seed, step, i, 3)).item() < cfg.full_mask_share
+                masks.append(torch.ones_like(inst_masks[k]) if full else inst_masks[k])
         if prior_frames is not None:
             for i in indices:
                 k = pick(step, i, len(prior_latents), 2)
@@ -211,11 +226,15 @@ def train_subject(
                 noise.append(e), t.append(tt)
         device = components.device
         text = components.encode_prompt(texts)
+        b = len(indices)
+        mask = None
+        if masks:  # prior clips keep the plain loss (all-ones masks: the same value)
+            ones = [torch.ones_like(masks[0])] * (len(latents) - b)
+            mask = torch.stack(masks + ones).to(device)
         losses = per_sample_loss(
             components.unet, scheduler, torch.stack(latents).to(device), text,
-            torch.stack(noise).to(device), torch.cat(t).to(device),
+            torch.stack(noise).to(device), torch.cat(t).to(device), mask,
         )
-        b = len(indices)
         loss = losses[:b].mean()
         if prior_frames is not None:
             loss = loss + cfg.prior_weight * losses[b:].mean()

@@ -1,5 +1,6 @@
 """A subject's photos as training data: read, checked, centre-cropped and resized to the model's frame size, each
-with an optional mask (`NAME_mask.png` beside it, as `customvid world references` writes, or in a masks folder)."""
+with an optional mask (`NAME_mask.png` beside it, as `customvid world references` writes, or in a masks folder)
+and an optional caption (`NAME.txt`, where `{token}` and `{class_word}` are filled in)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class SubjectImages:
     names: list[str]
     images: np.ndarray  # uint8 [N, H, W, 3] at the model's size
     masks: np.ndarray | None  # bool [N, H, W] (all images have one, or none has)
+    captions: list[str | None]  # NAME.txt beside a photo (kohya-style), else None: the instance prompt is used
 
 
 def _fit(array: np.ndarray, height: int, width: int, resample) -> np.ndarray:
@@ -51,7 +53,7 @@ def load_subject_images(folder: Path, height: int, width: int, masks_dir: Path |
     )
     if not paths:
         raise CustomvidError(f"--images {folder}: no PNG or JPEG images there")
-    names, images, masks, with_mask = [], [], [], []
+    names, images, masks, with_mask, captions = [], [], [], [], []
     for path in paths:
         image = read_image(path)
         if min(image.shape[:2]) < MIN_SIDE:
@@ -74,7 +76,9 @@ def load_subject_images(folder: Path, height: int, width: int, masks_dir: Path |
             masks.append(_fit(mask.astype(np.uint8) * 255, height, width, Image.NEAREST) >= 128)
         names.append(path.name)
         images.append(_fit(image, height, width, Image.BICUBIC))
+        caption = path.with_suffix(".txt")
+        captions.append(caption.read_text(encoding="utf-8").strip() or None if caption.is_file() else None)
     if any(with_mask) and not all(with_mask):
         lacking = next(n for n, m in zip(names, with_mask, strict=True) if not m)
         raise CustomvidError(f"some images have masks and {lacking} has none; give every image a mask or none")
-    return SubjectImages(names, np.stack(images), np.stack(masks) if masks else None)
+    return SubjectImages(names, np.stack(images), np.stack(masks) if masks else None, captions)

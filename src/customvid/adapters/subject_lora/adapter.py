@@ -25,7 +25,7 @@ class SubjectLora(Adapter):
     def _attach(self, components) -> None:
         self._saved_tokens = None
         if self.config.token:
-            row = tokens.word_embedding(components.tokenizer, components.text_encoder, self.config.class_word)
+            row = tokens.identifier_embedding(components, self.config.token, self.config.class_word)
             self._saved_tokens = tokens.add_tokens(components, {self.config.token: row[None]})
         self._targets = self.targets(components.unet)  # before injection wraps the Linear layers
         try:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 class SubjectLoraConfig:
     """CustomCrafter's plug-in subject module: LoRA on the spatial self- and cross-attention projections.
 
-    token: the subject's identifier, a new tokenizer token whose embedding row starts as the class word's (so
-    "a <sks> circle" starts as "a circle circle": close to the class, but a text state of its own that the LoRA
-    learns to bind; the row itself stays frozen in this method, and travels with the adapter).
+    token: the subject's identifier, a new tokenizer token whose embedding row is the class word's plus seeded
+    noise of the embeddings' own spread (`tokens.identifier_embedding`: a text state of its own, near the class,
+    which the LoRA learns to bind; the row stays frozen in this method and travels with the adapter).
     """
 
     rank: int = 8
