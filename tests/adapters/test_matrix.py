@@ -14,16 +14,18 @@ from customvid.errors import CustomvidError
 from customvid.models.backbones import unet_forward
 from customvid.training.losses import per_sample_loss
 
-# one small config per registered method; a method without a case here fails test_every_method_has_a_case
+# small configs (method, variant) -> config; a method without a case here fails test_every_method_has_a_case
 CASES = {
     "lora": lambda: SubjectLoraConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle"),
+    "lora/train_token": lambda: SubjectLoraConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle",
+                                                  train_token=True),
 }
 PROMPT = "a <tst> circle moving left on a black background"
 BACKBONES = ["unet3d", "unet_motion"]
 
 
 def test_every_method_has_a_case():
-    assert sorted(CASES) == method_names()
+    assert sorted({case.split("/")[0] for case in CASES}) == method_names()
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def _predict(components, prompt=PROMPT):
 
 
 def _attach(method, components):
-    cls = get_method(method)
+    cls = get_method(method.split("/")[0])
     return cls(CASES[method](), name="test").attach(components)
 
 
@@ -133,7 +135,7 @@ def test_save_load_round_trip_is_exact(method, model, tmp_path):
     saved = read_adapter(tmp_path / "a")
     for k, v in loaded._state()["lora"].items():
         assert torch.equal(v, saved.lora["unet." + k])
-    assert saved.meta["method"] == method and saved.meta["note"] == "test"
+    assert saved.meta["method"] == method.split("/")[0] and saved.meta["note"] == "test"
     with pytest.raises(CustomvidError, match="exists"):
         loaded.save(tmp_path / "a")
 

@@ -164,8 +164,10 @@ def test_two_processes_match_one_at_the_same_global_batch(tmp_path, photos, tiny
     assert a.keys() == b.keys()
     moved = [k for k in a if ".lora_B." in k]
     assert any(a[k].abs().max() > 0 for k in moved)  # it trained
+    # Adam's first steps move each weight by about lr * g / |g|: a gradient entry near 0 turns the summation
+    # order of the all-reduce (rounding, ~1e-7) into up to ~1e-6 here; 1e-5 is 1 % of one step (lr 1e-3)
     for k in a:
-        np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_captions_and_masks_are_read(photos):

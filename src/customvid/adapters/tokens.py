@@ -59,44 +59,97 @@ def identifier_embedding(components, token: str, class_word: str, spread: float 
     return base + spread * weight.std(0) * noise.to(base)
 
 
+class ExtendedEmbedding(torch.nn.Module):
+    """The text encoder's input embedding plus rows for added tokens, each token's rows a Parameter of its own:
+    a method trains exactly those (the original matrix stays frozen and untouched, and weight decay never
+    reaches it). An added token's ids read its rows (also where a small tokenizer's ids fall inside the matrix,
+    on rows no token used); every other id reads the original matrix."""
+
+    def __init__(self, base: torch.nn.Embedding):
+        super().__init__()
+        self.base = base
+        self.base_size = base.weight.shape[0]
+        self.rows = torch.nn.ParameterDict()
+        self.ids: dict[str, list[int]] = {}
+
+    @property
+    def weight(self) -> torch.Tensor:  # the original matrix, for readers such as word_embedding
+        return self.base.weight
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        out = self.base(input_ids.clamp(max=self.base_size - 1))
+        added = input_ids >= self.base_size
+        known = torch.zeros_like(added)
+        for key, ids in self.ids.items():
+            for row, token_id in enumerate(ids):
+                hit = input_ids == token_id
+                if hit.any():
+                    out = torch.where(hit[..., None], self.rows[key][row].to(out.dtype), out)
+                    known |= hit
+        if (added & ~known).any():
+            raise CustomvidError("the prompt uses a token whose adapter was detached")
+        return out
+
+
+def _key(token: str) -> str:
+    return token.strip("<>").replace("-", "_")  # ParameterDict keys cannot hold every character
+
+
 @dataclass
 class AddedTokens:
     """What `add_tokens` changed, to undo it."""
 
     tokenizer: object  # the tokenizer object before the tokens were added (left untouched)
-    vocab_size: int
     tokens: dict[str, int]  # token -> number of rows
 
 
 def add_tokens(components, rows: dict[str, torch.Tensor]) -> AddedTokens:
-    """Add each token with its [n, D] rows; returns the undo record. The prompt encoder expands the pieces."""
+    """Add each token with its [n, D] rows (frozen until a method sets requires_grad); returns the undo record.
+    Multi-row tokens are expanded in prompts by Components.encode_prompt."""
+    encoder = components.text_encoder
+    embed = encoder.get_input_embeddings()
+    if not isinstance(embed, ExtendedEmbedding):
+        embed = ExtendedEmbedding(embed)
+        encoder.set_input_embeddings(embed)
     # copy on write: the tokenizer object may be shared with other components; this one gets its own
-    saved = AddedTokens(components.tokenizer, len(components.tokenizer), {})
+    saved = AddedTokens(components.tokenizer, {})
     components.tokenizer = copy.deepcopy(components.tokenizer)
-    embed = components.text_encoder.get_input_embeddings()
     for token, value in rows.items():
-        value = value.reshape(-1, embed.weight.shape[1])
         check_token(token, components.tokenizer)
+        value = value.reshape(-1, embed.weight.shape[1])
         pieces = piece_names(token, len(value))
         components.tokenizer.add_tokens(pieces)
+        ids = components.tokenizer.convert_tokens_to_ids(pieces)
+        embed.rows[_key(token)] = torch.nn.Parameter(value.detach().clone().to(embed.weight), requires_grad=False)
+        embed.ids[_key(token)] = ids
         saved.tokens[token] = len(value)
-    components.text_encoder.resize_token_embeddings(len(components.tokenizer), mean_resizing=False)
-    embed = components.text_encoder.get_input_embeddings()
-    with torch.no_grad():
-        for token, value in rows.items():
-            ids = components.tokenizer.convert_tokens_to_ids(piece_names(token, saved.tokens[token]))
-            embed.weight[ids] = value.reshape(len(ids), -1).to(embed.weight)
+        if len(value) > 1:
+            components.token_pieces[token] = len(value)
     return saved
 
 
-def token_ids(components, token: str, rows: int) -> list[int]:
-    return components.tokenizer.convert_tokens_to_ids(piece_names(token, rows))
-
-
 def remove_tokens(components, saved: AddedTokens) -> None:
-    components.tokenizer = saved.tokenizer
-    components.text_encoder.resize_token_embeddings(saved.vocab_size, mean_resizing=False)
+    embed = components.text_encoder.get_input_embeddings()
+    for token in saved.tokens:
+        del embed.rows[_key(token)]
+        del embed.ids[_key(token)]
+        components.token_pieces.pop(token, None)
+    if not embed.ids:  # the last one: the original module and tokenizer come back
+        components.text_encoder.set_input_embeddings(embed.base)
+        components.tokenizer = saved.tokenizer
 
 
-def token_rows(components, token: str, rows: int) -> torch.Tensor:
-    return components.text_encoder.get_input_embeddings().weight[token_ids(components, token, rows)].detach().clone()
+def token_parameter(components, token: str) -> torch.nn.Parameter:
+    return components.text_encoder.get_input_embeddings().rows[_key(token)]
+
+
+def token_rows(components, token: str) -> torch.Tensor:
+    return token_parameter(components, token).detach().clone()
+
+
+def set_token_rows(components, token: str, value: torch.Tensor) -> None:
+    param = token_parameter(components, token)
+    if tuple(value.shape) != tuple(param.shape):
+        raise CustomvidError(f"token {token!r} has rows {list(value.shape)}, the adapter expects {list(param.shape)}")
+    with torch.no_grad():
+        param.copy_(value.to(param))

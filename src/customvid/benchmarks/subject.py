@@ -101,7 +101,7 @@ def run_subject_bench(
     from customvid.training.subject import SubjectTrainConfig, train_subject
     from customvid.world.splits import CUSTOM_SUBJECTS
 
-    rows, trainings, speed = [], {}, None
+    rows, trainings, speed, ceilings = [], {}, None, {}
     for name in subjects:
         subject = CUSTOM_SUBJECTS[name]
         refs = write_references(name, work / "references" / name)
@@ -120,6 +120,7 @@ def run_subject_bench(
         size = sum(p.stat().st_size for p in adapter_dir.iterdir())
         trainings[name]["adapter_bytes"] = size
         components = components_factory()
+        ceilings[name] = vae_ceiling(components, name)
         adapter = load_adapter(adapter_dir, components)
         if speed is None:
             speed = lora_overhead(components, adapter, components_factory(), steps=steps)
@@ -149,9 +150,31 @@ def run_subject_bench(
                     rows.append({"subject": name, "condition": label, "seed": seed, "prompt": token_prompt,
                                  "motion_name": motion, "background_name": background, **s})
         adapter.detach()
-    return {"summary": summarise(rows), "training": trainings, "speed": speed, "rows": rows,
+    return {"summary": summarise(rows), "training": trainings, "speed": speed, "vae_ceiling": ceilings,
+            "rows": rows,
             "settings": {"subjects": subjects, "prompts_per_subject": prompts_per_subject, "seeds": list(seeds),
                          "steps": steps, "train_overrides": train_overrides or {}}}
+
+
+@torch.no_grad()
+def vae_ceiling(components, subject_name: str, n: int = 8, seed: int = 0) -> dict:
+    """The probe's scores on ground-truth clips of the subject passed through the model's VAE: what a generated
+    clip can reach at best (the embedded VAE never saw two-colour patterns)."""
+    from customvid.world import render_clip
+    from customvid.world.splits import CUSTOM_SUBJECTS, build_spec
+
+    subject, vae = CUSTOM_SUBJECTS[subject_name], components.vae
+    rng = np.random.default_rng([seed, 77])
+    rows = []
+    for motion, background in bench_prompts(subject_name, n):
+        spec = build_spec(subject, motion, background, rng, frames=components.default_frames)
+        x = torch.from_numpy(render_clip(spec).frames).float().div(127.5).sub(1).movedim(-1, 1).to(vae.device)
+        rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+        frames = rec.float().clamp(-1, 1).add(1).mul(127.5).round().byte().movedim(1, -1).cpu().numpy()
+        r = score(frames, subject, background, motion)
+        r.pop("centres"), r.pop("read")
+        rows.append(r)
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
 def lora_overhead(components, adapter, plain, repeats: int = 5, steps: int = 25) -> dict:
@@ -230,6 +253,8 @@ def _run(args) -> int:
     result = run_subject_bench(lambda: load_from_args(args), args.work, subjects, args.prompts, args.seeds,
                                args.steps, overrides)
     print(format_markdown(result))
+    for name, c in result["vae_ceiling"].items():
+        print(f"VAE ceiling {name}: " + ", ".join(f"{k} {v:.0%}" for k, v in c.items()))
     speed = result["speed"]
     print(f"sampling: {speed['seconds_none']:.2f} s/clip without, {speed['seconds_lora']:.2f} s with the LoRA "
           f"(DWS): overhead {speed['overhead_pct']:+.1f} % (median of {speed['repeats']} interleaved runs)")

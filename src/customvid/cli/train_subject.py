@@ -29,6 +29,8 @@ def register(sub) -> None:
                    help="caption of the photos (default: %(default)r)")
     p.add_argument("--masked-loss", action="store_true",
                    help="mask-normalised loss on the photos (Magic-Me; needs masks), 5%% of samples unmasked")
+    p.add_argument("--train-token", action="store_true",
+                   help="also train the identifier token's embedding row (text encoder otherwise frozen)")
     p.add_argument("--rank", type=_positive, default=8, help="LoRA rank (default 8)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
@@ -89,6 +91,7 @@ def _run(args) -> int:
         prior_clips=args.prior_clips,
         prior_steps=args.prior_steps,
         masked_loss=args.masked_loss,
+        train_token=args.train_token,
         loop=loop,
     )
     components = load_components(args.model)

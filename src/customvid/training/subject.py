@@ -40,6 +40,7 @@ class SubjectTrainConfig:
     # Magic-Me's mask-normalised loss on the photos, sum(m * err) / sum(m) with latent-size masks; this share of
     # samples keeps the full mask so the background is not left entirely untrained
     masked_loss: bool = False
+    train_token: bool = False  # lora: also train the identifier's embedding row
     full_mask_share: float = 0.05
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=300, batch_size=4, lr=1e-4))
 
@@ -175,7 +176,8 @@ def train_subject(
         accelerator.wait_for_everyone()
         prior_frames, prior_captions = _prior_clips(run_dir, components, cfg, prior_dir, seed)
 
-    given = {"rank": cfg.rank, "alpha": cfg.alpha, "token": cfg.token, "class_word": cfg.class_word}
+    given = {"rank": cfg.rank, "alpha": cfg.alpha, "token": cfg.token, "class_word": cfg.class_word,
+             "train_token": cfg.train_token}
     fields = {f.name for f in dataclasses.fields(method.Config)}  # each method takes the settings it has
     config = method.Config(**{k: v for k, v in given.items() if k in fields})
     with torch.random.fork_rng(devices=[]):  # LoRA A starts random: seeded, so a seeded run is reproducible

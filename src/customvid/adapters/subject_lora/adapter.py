@@ -44,11 +44,16 @@ class SubjectLora(Adapter):
 
     def _apply_weight(self, weight: float) -> None:
         lora.sync_lora_weights(self.components)
+        if self.config.token and self.config.train_token:
+            tokens.token_parameter(self.components, self.config.token).requires_grad_(self.training)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         if self.components is None:
             raise CustomvidError(f"adapter {self.name!r} is not attached to a model")
-        return lora.lora_parameters(self.components.unet, self.name)
+        params = lora.lora_parameters(self.components.unet, self.name)
+        if self.config.token and self.config.train_token:
+            params.append(tokens.token_parameter(self.components, self.config.token))
+        return params
 
     def _state(self) -> dict[str, dict[str, torch.Tensor]]:
         unet = self.components.unet
@@ -57,7 +62,7 @@ class SubjectLora(Adapter):
             "lora_metadata": lora.lora_metadata(self._targets, self.config.rank, self.config.alpha),
         }
         if self.config.token:
-            state["tokens"] = {self.config.token: tokens.token_rows(self.components, self.config.token, 1)}
+            state["tokens"] = {self.config.token: tokens.token_rows(self.components, self.config.token)}
         return state
 
     def _load_state(self, files: AdapterFiles) -> None:
@@ -67,7 +72,4 @@ class SubjectLora(Adapter):
         if self.config.token:
             if self.config.token not in files.tokens:
                 raise CustomvidError(f"the token {self.config.token!r} has no embedding in the adapter")
-            ids = tokens.token_ids(self.components, self.config.token, 1)
-            embed = self.components.text_encoder.get_input_embeddings()
-            with torch.no_grad():
-                embed.weight[ids] = files.tokens[self.config.token].to(embed.weight)
+            tokens.set_token_rows(self.components, self.config.token, files.tokens[self.config.token])

@@ -13,6 +13,7 @@ class SubjectLoraConfig:
     """
 
     rank: int = 8
+    train_token: bool = False  # also train the identifier's embedding row (the text encoder stays frozen)
     alpha: float = 8.0
     token: str = "<sks>"
     class_word: str = "object"
