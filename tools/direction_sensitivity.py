@@ -29,7 +29,7 @@ SUBJECTS = [Subject("circle", "red", "solid"), Subject("square", "blue", "solid"
 
 @torch.no_grad()
 def sensitivity(folder: str | None) -> dict:
-    c = load_components(folder)
+    c = load_components(None if folder == "embedded" else folder)
     rng = np.random.default_rng(5)
     clips, true_c, opp_c = [], [], []
     for motion, opposite in OPPOSITE.items():
@@ -54,5 +54,5 @@ def sensitivity(folder: str | None) -> dict:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    for folder in sys.argv[1:] or [None]:
-        print(json.dumps({"model": folder or "embedded", "gap_by_t": sensitivity(folder)}), flush=True)
+    for folder in sys.argv[1:] or ["embedded"]:
+        print(json.dumps({"model": folder, "gap_by_t": sensitivity(folder)}), flush=True)

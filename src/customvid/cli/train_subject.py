@@ -33,9 +33,10 @@ def register(sub) -> None:
                    help="also train the identifier token's embedding row (text encoder otherwise frozen)")
     p.add_argument("--rank", type=_positive, default=8, help="LoRA rank (default 8)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
-    p.add_argument("--steps", type=_positive, default=300, help="optimizer steps (default 300)")
-    p.add_argument("--batch", type=_positive, default=4, help="global batch: photos per step (default 4)")
+    p.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
+    p.add_argument("--steps", type=_positive, default=400, help="optimizer steps (default 400)")
+    p.add_argument("--batch", type=_positive, default=2,
+                   help="global batch: photos per step, each with a class clip (default 2)")
     p.add_argument("--grad-accum", type=_positive, default=1, help="gradient accumulation steps (default 1)")
     p.add_argument("--mixed-precision", default="no", choices=("no", "fp16", "bf16"))
     p.add_argument("--seed", type=int, default=0)

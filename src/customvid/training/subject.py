@@ -42,7 +42,9 @@ class SubjectTrainConfig:
     masked_loss: bool = False
     train_token: bool = False  # lora: also train the identifier's embedding row
     full_mask_share: float = 0.05
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=300, batch_size=4, lr=1e-4))
+    # measured on the embedded model (BENCHMARKS.md, subject LoRA): at 1e-4 / 5e-4 for 200 steps the LoRA
+    # learned nothing of the subject; 2e-3 x 400 steps at batch 2 (+2 prior clips) starts to take its shape
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=400, batch_size=2, lr=2e-3))
 
     def to_json(self) -> dict:
         return asdict(self)
