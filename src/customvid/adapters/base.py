@@ -38,6 +38,7 @@ class Adapter:
         self.name = name or self.method
         self.components = None
         self.weight = 1.0
+        self._applied = False  # the current weight is in force on the model
         self.training = False  # its parameters require grad only while training
         self.schedule: Schedule = weight_schedule(self.default_schedule)
 
@@ -68,6 +69,7 @@ class Adapter:
             raise CustomvidError(f"adapter {self.name!r} is already attached")
         self._attach(components)
         self.components = components
+        self._applied = False
         components.adapters.append(self)
         self.set_weight(1.0)
         return self
@@ -82,11 +84,15 @@ class Adapter:
     def set_weight(self, weight: float) -> None:
         if self.components is None:
             raise CustomvidError(f"adapter {self.name!r} is not attached to a model")
+        if float(weight) == self.weight and self._applied:
+            return  # most steps of a schedule keep the weight: no pass over the layers
         self.weight = float(weight)
         self._apply_weight(self.weight)
+        self._applied = True
 
     def train(self, mode: bool = True) -> Adapter:
         self.training = mode
+        self._applied = False
         for p in self.trainable_parameters():
             p.requires_grad_(mode)
         return self

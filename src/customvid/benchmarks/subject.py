@@ -236,6 +236,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--train-steps", type=int, default=None, help="override train-subject's --steps")
     p.add_argument("--json", default=None, help="also write all rows to this JSON file")
+    p.add_argument("--speed-only", action="store_true",
+                   help="only the sampling overhead of the first subject's adapter already in --work")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved runs for the overhead (default 5)")
     p.set_defaults(func=_run)
 
 
@@ -249,6 +252,18 @@ def _run(args) -> int:
     unknown = [s for s in subjects if s not in CUSTOM_SUBJECTS]
     if unknown:
         raise CustomvidError(f"unknown subject {unknown[0]!r}; known: {', '.join(CUSTOM_SUBJECTS)}")
+    if args.speed_only:
+        from customvid.adapters import load_adapter
+
+        folder = args.work / "adapters" / subjects[0]
+        if not folder.is_dir():
+            raise CustomvidError(f"--speed-only: no adapter {folder} yet; run the bench once without it")
+        components = load_from_args(args)
+        speed = lora_overhead(components, load_adapter(folder, components), load_from_args(args), args.repeats,
+                              args.steps)
+        print(f"sampling: {speed['seconds_none']:.2f} s/clip without, {speed['seconds_lora']:.2f} s with the LoRA "
+              f"(DWS): overhead {speed['overhead_pct']:+.1f} % (median of {speed['repeats']} interleaved runs)")
+        return 0
     overrides = {"steps": args.train_steps} if args.train_steps else {}
     result = run_subject_bench(lambda: load_from_args(args), args.work, subjects, args.prompts, args.seeds,
                                args.steps, overrides)
