@@ -38,21 +38,18 @@ def bench_prompts(subject_name: str, n: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def write_references(subject_name: str, folder: Path) -> Path:
-    """The subject's reference PNGs + masks (the `customvid world references` layout) + NAME.txt captions."""
-    from PIL import Image
+def write_references(subject_name: str, root: Path) -> Path:
+    """The subject's references as `customvid world references` writes them (root/NAME/), plus a NAME.txt
+    caption beside each image."""
+    from customvid.world.dataset import read_references, write_subject_references
 
-    from customvid.world import render_clip
-    from customvid.world.splits import reference_specs
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, spec in enumerate(reference_specs(subject_name)):
-        clip = render_clip(spec)
-        Image.fromarray(clip.frames[0]).save(folder / f"ref_{i:02d}.png")
-        Image.fromarray(clip.masks[0].astype(np.uint8) * 255).save(folder / f"ref_{i:02d}_mask.png")
+    write_subject_references(root, subjects=subject_name)
+    folder = root / subject_name
+    for record in read_references(folder):
         # what a user captioning the photo would write: the token, the class, the background it shows
-        caption = f"a {{token}} {{class_word}} staying still on a {spec.background} background"
-        (folder / f"ref_{i:02d}.txt").write_text(caption)
+        background = record["subject"]["background"]
+        caption = f"a {{token}} {{class_word}} staying still on a {background} background"
+        Path(record["image"]).with_suffix(".txt").write_text(caption)
     return folder
 
 
@@ -104,7 +101,7 @@ def run_subject_bench(
     rows, trainings, speed, ceilings = [], {}, None, {}
     for name in subjects:
         subject = CUSTOM_SUBJECTS[name]
-        refs = write_references(name, work / "references" / name)
+        refs = write_references(name, work / "references")
         adapter_dir = work / "adapters" / name
         cfg = SubjectTrainConfig(class_word=subject.shape, token="<sks>")
         for key, value in (train_overrides or {}).items():
@@ -112,7 +109,6 @@ def run_subject_bench(
         components = components_factory()
         t0 = time.time()
         if not adapter_dir.exists():
-            torch.manual_seed(0)
             train_subject(components, refs, adapter_dir, cfg, progress=progress)
             trainings[name] = {"seconds": round(time.time() - t0, 1)}
         else:

@@ -56,7 +56,7 @@ BACKBONES = {
         text_per_frame=True,  # UNetMotionModel does not (AnimateDiffPipeline repeats them before the call)
     ),
 }
-_KIND_OF_CLASS = {
+KIND_OF_CLASS = {  # UNet class name -> backbone kind
     "UNet3DConditionModel": "unet3d",
     "UNetMotionModel": "unet_motion",
     "TextTemporalUNet3DConditionModel": "unet3d",  # customvid.models.temporal_text: same layers, plus text in time
@@ -65,11 +65,11 @@ _KIND_OF_CLASS = {
 
 def backbone_spec(unet_or_kind: nn.Module | str) -> BackboneSpec:
     kind = (
-        unet_or_kind if isinstance(unet_or_kind, str) else _KIND_OF_CLASS.get(type(unet_or_kind).__name__, "")
+        unet_or_kind if isinstance(unet_or_kind, str) else KIND_OF_CLASS.get(type(unet_or_kind).__name__, "")
     )
     if kind not in BACKBONES:
         name = unet_or_kind if isinstance(unet_or_kind, str) else type(unet_or_kind).__name__
-        raise CustomvidError(f"unsupported video backbone {name!r}; supported: {sorted(_KIND_OF_CLASS)}")
+        raise CustomvidError(f"unsupported video backbone {name!r}; supported: {sorted(KIND_OF_CLASS)}")
     return BACKBONES[kind]
 
 

@@ -28,6 +28,7 @@ import torch
 from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
 from customvid.errors import CustomvidError
+from customvid.models.backbones import KIND_OF_CLASS
 from customvid.models.text import MINILM_MAX_LENGTH, MINILM_PACKAGE, load_minilm
 
 PathLike = str | os.PathLike
@@ -36,9 +37,9 @@ EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "weights" / "embedded"
 EMBEDDED_FORMAT = 1  # bump when the embedded layout changes incompatibly
 
 # Video UNet class -> Components.kind.
+# diffusers' video UNets (loadable from any diffusers folder); KIND_OF_CLASS adds customvid's own classes, which
+# only embedded-layout folders hold
 UNET_KINDS = {"UNet3DConditionModel": "unet3d", "UNetMotionModel": "unet_motion"}
-# customvid's own UNet classes (in embedded-layout folders only): class name -> backbone kind
-CUSTOM_UNET_KINDS = {"TextTemporalUNet3DConditionModel": "unet3d"}
 
 # Tokenizer outputs each text-encoder family is called with, as in its reference pipeline: MiniLM (a BERT)
 # gets its attention mask like in customvid.models.text.encode_text; CLIP in the SD / ModelScope pipelines
@@ -80,7 +81,7 @@ class Components:
     token_pieces: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in {*UNET_KINDS.values(), *CUSTOM_UNET_KINDS.values()}:
+        if self.kind not in KIND_OF_CLASS.values():
             raise CustomvidError(
                 f"unknown backbone kind {self.kind!r}; expected one of {sorted(UNET_KINDS.values())}"
             )
@@ -260,7 +261,7 @@ def _load_embedded(folder: Path, dtype: torch.dtype) -> Components:
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         scheduler=_load_scheduler(folder / "scheduler"),
-        kind={**UNET_KINDS, **CUSTOM_UNET_KINDS}[unet_class],
+        kind=KIND_OF_CLASS[unet_class],
         text_kind="minilm",
         max_length=int(text.get("max_length", MINILM_MAX_LENGTH)),
         source=str(folder),
@@ -407,7 +408,7 @@ def embedded_components(
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         scheduler=scheduler,
-        kind={**UNET_KINDS, **CUSTOM_UNET_KINDS}.get(type(unet).__name__, type(unet).__name__),
+        kind=KIND_OF_CLASS.get(type(unet).__name__, type(unet).__name__),
         default_frames=frames,
         default_size=(height, width),
         fps=fps,

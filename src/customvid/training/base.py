@@ -20,7 +20,7 @@ from customvid.errors import CustomvidError
 from customvid.io import write_json_atomic
 from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
 from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
-from customvid.training.checkpoint import load_checkpoint, save_checkpoint
+from customvid.training.checkpoint import check_run_config, load_checkpoint, save_checkpoint
 from customvid.training.data import clip_batch, image_batch
 from customvid.training.timesteps import sample_timesteps
 
@@ -200,20 +200,9 @@ def _unet_optimizer(unet: UNet3DConditionModel, cfg: BaseTrainConfig) -> torch.o
 
 
 def _check_run_config(run_dir: Path, cfg: BaseTrainConfig, write: bool = True) -> None:
-    """A run folder belongs to one recipe: resuming with different settings would silently mix two runs.
-    With write=False (readers such as --export-only) the folder must already hold a run and is left untouched."""
-    path = run_dir / "config.json"
-    want = cfg.to_json()
-    if path.exists():
-        have = json.loads(path.read_text())
-        keys = [k for k in want if k not in OPERATIONAL]
-        diff = {k: (have.get(k, ADDED_KEYS.get(k)), want[k]) for k in keys if have.get(k, ADDED_KEYS.get(k)) != want[k]}
-        if diff:
-            raise CustomvidError(f"{run_dir} was trained with other settings {diff}; use a new --out folder")
-    elif not write:
-        raise CustomvidError(f"{run_dir} holds no training run (no config.json)")
-    if write:
-        write_json_atomic(path, want)
+    """The run folder's recipe is this one (see `checkpoint.check_run_config`); readers such as --export-only
+    pass write=False."""
+    check_run_config(run_dir, cfg.to_json(), OPERATIONAL, ADDED_KEYS, write)
 
 
 def _rng_state(gen: torch.Generator) -> dict:

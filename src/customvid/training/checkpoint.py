@@ -58,3 +58,42 @@ def load_checkpoint(run_dir: Path, modules: dict[str, torch.nn.Module], optimize
         raise CustomvidError(f"checkpoint {ckpt} is unreadable ({err}); move it away to start afresh") from err
     optimizer.load_state_dict(state.pop("optimizer"))
     return step, state
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_run_config(
+    run_dir: Path,
+    want: dict,
+    operational=(),
+    defaults: dict | None = None,
+    write: bool = True,
+    hint: str = "use a new --out folder",
+) -> None:
+    """A run folder belongs to one recipe: resuming with different settings would silently mix two runs.
+    `operational` keys (nested ones as "loop.steps") may differ; `defaults` are the values of keys added to a
+    recipe after older runs were made. With write=False (readers) the folder must hold a run and is left as is."""
+    path = Path(run_dir) / "config.json"
+    if path.exists():
+        have, defaults = _flat(json.loads(path.read_text())), defaults or {}
+        diff = {
+            k: (have.get(k, defaults.get(k)), v)
+            for k, v in _flat(want).items()
+            if k not in operational and have.get(k, defaults.get(k)) != v
+        }
+        if diff:
+            raise CustomvidError(f"{run_dir} was trained with other settings {diff}; {hint}")
+    elif not write:
+        raise CustomvidError(f"{run_dir} holds no training run (no config.json)")
+    if write:
+        from customvid.io import write_json_atomic
+
+        write_json_atomic(path, want)

@@ -17,10 +17,12 @@ import torch
 
 from customvid.adapters import get_method
 from customvid.errors import CustomvidError
-from customvid.io import atomic_write, write_json_atomic
+from customvid.io import atomic_write
 from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
+from customvid.training.checkpoint import check_run_config
 from customvid.training.losses import per_sample_loss
 from customvid.training.subject_data import load_subject_images
+from customvid.training.timesteps import sample_timesteps
 from customvid.world import vocab
 
 PRIOR_MOTIONS = ["still", "left", "right", "up", "down", "bounce", "circle", "grow"]
@@ -115,21 +117,8 @@ def _prior_clips(run_dir: Path, components, cfg: SubjectTrainConfig, prior_dir: 
     return frames, captions
 
 
-def _check_run(run_dir: Path, want: dict) -> None:
-    path = run_dir / "config.json"
-    if path.is_file():
-        have = json.loads(path.read_text())
-        operational = {"checkpoint_every", "sample_every", "log_every", "steps"}
-        diff = sorted(
-            k for k in set(have) | set(want)
-            if k != "loop" and have.get(k) != want.get(k)
-        ) + sorted(
-            f"loop.{k}" for k in set(have.get("loop", {})) | set(want["loop"])
-            if k not in operational and have.get("loop", {}).get(k) != want["loop"].get(k)
-        )
-        if diff:
-            raise CustomvidError(f"{run_dir} is a run with other settings ({', '.join(diff)}); use another --run-dir")
-    write_json_atomic(path, want)
+# how the run is driven, not what it learns: may change when a run is resumed
+OPERATIONAL = ("loop.steps", "loop.checkpoint_every", "loop.sample_every", "loop.log_every")
 
 
 def train_subject(
@@ -167,7 +156,7 @@ def train_subject(
     components.to(accelerator.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
-        _check_run(run_dir, cfg.to_json())
+        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, hint="use another --run-dir")
     seed = cfg.loop.seed
     frames = components.default_frames
     # the class prior comes from the base model, before the adapter exists
@@ -206,28 +195,26 @@ def train_subject(
         perm = torch.randperm(n, generator=sample_generator(seed, position // n, 0, 100 + stream))
         return int(perm[position % n])
 
-    def draws(step: int, i: int, shape, stream: int):
-        g = sample_generator(seed, step, i, stream)
-        return torch.randn(shape, generator=g), torch.randint(0, num_t, (1,), generator=g)
-
     def loss_fn(step: int, indices) -> torch.Tensor:
         latents, texts, noise, t, masks = [], [], [], [], []
-        for i in indices:
-            k = pick(step, i, len(inst_latents), 1)
-            latents.append(inst_latents[k])
-            texts.append(prompts[k])
-            e, tt = draws(step, i, latents[-1].shape, 1)
-            noise.append(e), t.append(tt)
+
+        def take(pool, captions, stream: int) -> list[int]:
+            """Sample i of the step from `pool`: which item, its noise and timestep, all seeded per sample."""
+            chosen = []
+            for i in indices:
+                k = pick(step, i, len(pool), stream)
+                g = sample_generator(seed, step, i, stream)
+                latents.append(pool[k]), texts.append(captions[k])
+                noise.append(torch.randn(pool[k].shape, generator=g)), t.append(sample_timesteps(1, num_t, g))
+                chosen.append(k)
+            return chosen
+
+        for i, k in zip(indices, take(inst_latents, prompts, 1), strict=True):
             if inst_masks is not None:
                 full = torch.rand(1, generator=sample_generator(seed, step, i, 3)).item() < cfg.full_mask_share
                 masks.append(torch.ones_like(inst_masks[k]) if full else inst_masks[k])
         if prior_frames is not None:
-            for i in indices:
-                k = pick(step, i, len(prior_latents), 2)
-                latents.append(prior_latents[k])
-                texts.append(prior_captions[k])
-                e, tt = draws(step, i, latents[-1].shape, 2)
-                noise.append(e), t.append(tt)
+            take(prior_latents, prior_captions, 2)
         device = components.device
         text = components.encode_prompt(texts)
         b = len(indices)
