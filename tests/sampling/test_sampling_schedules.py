@@ -39,6 +39,7 @@ def test_registry_specs():
     assert schedule_values(weight_schedule("step:0.1,0.9,1,2"), 4) == [0.1, 0.1, 0.9, 0.9]
     assert schedule_values(weight_schedule("constant:0.5"), 2) == [0.5, 0.5]
     assert schedule_values(weight_schedule(0.7), 2) == [0.7, 0.7]
+    assert schedule_values(weight_schedule("0.7"), 2) == [0.7, 0.7]
     custom = lambda i, n: i / n  # noqa: E731
     assert weight_schedule(custom) is custom
 

@@ -20,11 +20,16 @@ from customvid.sampling.schedules import Schedule
 
 
 def load_adapter(
-    path: str | Path, components, schedule: str | float | Schedule | None = None, name: str | None = None
+    path: str | Path | AdapterFiles,
+    components,
+    schedule: str | float | Schedule | None = None,
+    name: str | None = None,
 ) -> Adapter:
-    """Read an adapter folder, check it fits `components`, attach it (name: the folder's name, made unique) and
-    set its schedule (None: the method's default, e.g. DWS for a subject LoRA)."""
-    files = read_adapter(path)
+    """Read an adapter folder (or take one `read_adapter` returned), check it fits `components`, attach it
+    (name: the folder's name, made unique) and set its schedule (None: the method's default, e.g. DWS for a
+    subject LoRA)."""
+    files = path if isinstance(path, AdapterFiles) else read_adapter(path)
+    path = files.path
     cls = get_method(files.method)
     taken = {a.name for a in components.adapters}
     # peft keeps adapters in ModuleDicts: the name must be a plain identifier

@@ -92,7 +92,6 @@ class Adapter:
 
     def train(self, mode: bool = True) -> Adapter:
         self.training = mode
-        self._applied = False
         for p in self.trainable_parameters():
             p.requires_grad_(mode)
         return self

@@ -48,7 +48,8 @@ def lora_config(targets: list[str], rank: int, alpha: float) -> LoraConfig:
 
 
 def inject_lora(unet: torch.nn.Module, name: str, targets: list[str], rank: int, alpha: float) -> None:
-    """Add LoRA `name` (B = 0: the model computes exactly what it did) on the `targets` modules."""
+    """Add LoRA `name` (B = 0: the model computes exactly what it did) on the `targets` modules; which adapters
+    are active at what weight is set afterwards by `sync_lora_weights` (Adapter.attach does)."""
     if not targets:
         raise CustomvidError("a LoRA needs at least one target layer")
     if name in adapter_names(unet):
@@ -61,7 +62,6 @@ def inject_lora(unet: torch.nn.Module, name: str, targets: list[str], rank: int,
         unet.add_adapter(config, adapter_name=name)
     else:
         inject_adapter_in_model(config, unet, adapter_name=name)
-    set_lora_weights(unet, {n: 1.0 for n in adapter_names(unet)})
 
 
 def set_lora_weights(unet: torch.nn.Module, weights: dict[str, float]) -> None:

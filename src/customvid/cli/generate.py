@@ -142,19 +142,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if len(args.adapter_weight) > len(args.adapter):
         raise CustomvidError(f"{len(args.adapter_weight)} --adapter-weight for {len(args.adapter)} --adapter")
     for spec in args.adapter_weight:
-        weight_schedule(float(spec) if _is_number(spec) else spec)
-    from customvid.adapters import read_adapter
-
-    for path in args.adapter:
-        read_adapter(path)  # one-line error for a bad folder, before the model loads
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        weight_schedule(spec)
 
 
 def _check_outputs(paths: list[Path], overwrite: bool) -> None:
@@ -165,14 +153,12 @@ def _check_outputs(paths: list[Path], overwrite: bool) -> None:
         raise CustomvidError(f"{existing[0]} exists; pass --overwrite to replace it")
 
 
-def attach_adapters(components, args: argparse.Namespace) -> list:
+def attach_adapters(components, files: list, weights: list[str]) -> list:
+    """Attach the adapter folders already read (`read_adapter`), each with its --adapter-weight or its default."""
     from customvid.adapters import load_adapter
 
-    weights = list(args.adapter_weight) + [None] * (len(args.adapter) - len(args.adapter_weight))
-    return [
-        load_adapter(path, components, schedule=float(w) if w is not None and _is_number(w) else w)
-        for path, w in zip(args.adapter, weights, strict=True)
-    ]
+    weights = list(weights) + [None] * (len(files) - len(weights))
+    return [load_adapter(f, components, schedule=w) for f, w in zip(files, weights, strict=True)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,8 +170,11 @@ def run(args: argparse.Namespace) -> int:
     outs = numbered_paths(args.out, len(prompts))
     sheets = numbered_paths(args.contact_sheet, len(prompts)) if args.contact_sheet else None
     _check_outputs(outs + (sheets or []), args.overwrite)
+    from customvid.adapters import read_adapter
+
+    adapter_files = [read_adapter(path) for path in args.adapter]  # a bad folder fails before the model loads
     components = load_from_args(args)
-    adapters = attach_adapters(components, args)
+    adapters = attach_adapters(components, adapter_files, args.adapter_weight)
     fps = args.fps or components.fps
     for start in range(0, len(prompts), args.batch_size):
         batch = prompts[start : start + args.batch_size]

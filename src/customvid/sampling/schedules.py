@@ -68,12 +68,16 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 
 
 def weight_schedule(spec: str | float | Schedule) -> Schedule:
-    """A schedule from a spec ('constant:0.8', 'step', 'dws:0.4,0.8,5,50', 'linear:0.2,1'), a number, or a
-    callable (returned as is)."""
+    """A schedule from a spec ('constant:0.8', 'step', 'dws:0.4,0.8,5,50', 'linear:0.2,1'), a number (also
+    written as text, '0.8', as on a command line), or a callable (returned as is)."""
     if callable(spec):
         return spec
     if isinstance(spec, int | float):
         return constant(spec)
+    try:
+        return constant(float(spec))
+    except ValueError:
+        pass
     name, values = parse_spec(str(spec), "schedule")
     factory = SCHEDULES.get(name)
     if factory is None:

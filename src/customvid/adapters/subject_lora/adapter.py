@@ -43,9 +43,7 @@ class SubjectLora(Adapter):
         lora.sync_lora_weights(components)
 
     def _apply_weight(self, weight: float) -> None:
-        lora.sync_lora_weights(self.components)
-        if self.config.token and self.config.train_token:
-            tokens.token_parameter(self.components, self.config.token).requires_grad_(self.training)
+        lora.sync_lora_weights(self.components)  # the token row's requires_grad is Adapter.train's alone
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         if self.components is None:
