@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from customvid.adapters import get_method, load_adapter, method_names, read_adapter
+from customvid.adapters.motion import MotionConfig
 from customvid.adapters.subject_lora import SubjectLoraConfig
 from customvid.errors import CustomvidError
 from customvid.models.backbones import unet_forward
@@ -19,7 +20,13 @@ CASES = {
     "lora": lambda: SubjectLoraConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle"),
     "lora/train_token": lambda: SubjectLoraConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle",
                                                   train_token=True),
+    "motion": lambda: MotionConfig(token="<tst>"),  # temporal + cross-attention K/V, fully tuned
+    "motion/temporal_lora": lambda: MotionConfig(params="temporal", lora_rank=4, token="<tst>"),
+    "motion/no_token": lambda: MotionConfig(params="temporal", token=None),
+    "motion/kv_lora": lambda: MotionConfig(lora_rank=4, token="<tst>"),  # temporal + K/V as LoRA
 }
+# full tuning moves every tuned tensor by ~lr in Adam's first step: it needs a full fine-tune's rate, not a LoRA's
+LEARNING_RATES = {"motion": 1e-4, "motion/no_token": 1e-4}
 PROMPT = "a <tst> circle moving left on a black background"
 BACKBONES = ["unet3d", "unet_motion"]
 
@@ -55,10 +62,13 @@ def _predict(components, prompt=PROMPT):
 
 def _attach(method, components):
     cls = get_method(method.split("/")[0])
-    return cls(CASES[method](), name="test").attach(components)
+    adapter = cls(CASES[method](), name="test").attach(components)
+    adapter.name_in_matrix = method
+    return adapter
 
 
-def _train_step(adapter, components, lr=1e-2):
+def _train_step(adapter, components, lr=None):
+    lr = lr or LEARNING_RATES.get(adapter.name_in_matrix, 1e-2)
     adapter.train()
     opt = torch.optim.AdamW(adapter.trainable_parameters(), lr=lr, weight_decay=0.0)
     latents, noise, t = _batch(components)
@@ -133,8 +143,12 @@ def test_save_load_round_trip_is_exact(method, model, tmp_path):
     loaded = load_adapter(tmp_path / "a", model, schedule="constant:1")
     assert torch.equal(_predict(model), trained)
     saved = read_adapter(tmp_path / "a")
-    for k, v in loaded._state()["lora"].items():
+    state = loaded._state()
+    for k, v in state.get("lora", {}).items():
         assert torch.equal(v, saved.lora["unet." + k])
+    for k, v in state.get("weights", {}).items():
+        assert torch.equal(v, saved.weights[k])
+    assert state.get("lora") or state.get("weights")
     assert saved.meta["method"] == method.split("/")[0] and saved.meta["note"] == "test"
     with pytest.raises(CustomvidError, match="exists"):
         loaded.save(tmp_path / "a")

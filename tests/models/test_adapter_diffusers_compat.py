@@ -58,3 +58,31 @@ def test_animatediff_adapter_also_has_kohya_keys_for_comfyui(tiny_animatediff_di
     assert torch.equal(kohya[f"{flat}.lora_up.weight"], peft_keys[f"unet.{name}.lora_B.weight"])
     assert kohya[f"{flat}.alpha"].item() == 8.0
     assert len(kohya) == len(peft_keys) * 3 // 2
+
+
+def test_motion_lora_loads_in_animatediff_pipeline(tiny_animatediff_dirs, tmp_path):
+    from customvid.adapters.motion import MotionAdapter as CustomMotion
+    from customvid.adapters.motion import MotionConfig
+
+    sd_dir, motion_dir = tiny_animatediff_dirs
+    components = load_components(sd_dir, motion_adapter=motion_dir)
+    adapter = CustomMotion(MotionConfig(params="temporal", lora_rank=4, token=None)).attach(components)
+    with torch.no_grad():
+        for p in adapter.trainable_parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.05)
+    adapter.save(tmp_path / "m")
+    adapter.detach()
+    assert not (tmp_path / "m" / "comfyui_lora.safetensors").exists()  # motion-module keys are not kohya's
+
+    pipe = AnimateDiffPipeline.from_pretrained(sd_dir, motion_adapter=MotionAdapter.from_pretrained(motion_dir))
+    pipe.load_lora_weights(tmp_path / "m")
+    load_adapter(tmp_path / "m", components, schedule=1.0)
+    sample = torch.randn(1, 4, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        text = components.encode_prompt(["a dog"]).repeat_interleave(2, 0)
+        theirs = pipe.unet(sample, 500, encoder_hidden_states=text).sample
+        mine = components.unet(sample, 500, encoder_hidden_states=text).sample
+        plain = AnimateDiffPipeline.from_pretrained(sd_dir, motion_adapter=MotionAdapter.from_pretrained(motion_dir))
+        base = plain.unet(sample, 500, encoder_hidden_states=text).sample
+    torch.testing.assert_close(theirs, mine)
+    assert not torch.allclose(theirs, base)

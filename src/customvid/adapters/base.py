@@ -32,6 +32,8 @@ class Adapter:
     method: ClassVar[str]
     Config: ClassVar[type]
     default_schedule: ClassVar[str] = "constant:1"
+    # write the LoRA with kohya keys too on AnimateDiff bases (ComfyUI's loader maps SD1.5 UNet names: spatial only)
+    kohya_export: ClassVar[bool] = True
 
     def __init__(self, config: Any, name: str | None = None):
         self.config = config
@@ -123,7 +125,7 @@ class Adapter:
                     safe_serialization=True,
                 )
                 files.append(LORA_FILE)
-                if self.components.kind == "unet_motion":
+                if self.components.kind == "unet_motion" and self.kohya_export:
                     alpha = state["lora_metadata"]["lora_alpha"]
                     save_file(kohya_lora(state["lora"], alpha), tmp / KOHYA_FILE)
                     files.append(KOHYA_FILE)

@@ -9,6 +9,7 @@ from customvid.errors import CustomvidError
 # method name -> module that defines and registers it; imported on first use so `customvid --help` stays fast
 METHOD_MODULES = {
     "lora": "customvid.adapters.subject_lora",
+    "motion": "customvid.adapters.motion",
 }
 _METHODS: dict[str, type] = {}
 

@@ -73,6 +73,7 @@ BENCH_COMMANDS: dict[str, Registrar | str] = {
     "base": "customvid.benchmarks.base:register",
     "probe": "customvid.benchmarks.probe:register",
     "subject": "customvid.benchmarks.subject:register",
+    "motion": "customvid.benchmarks.motion:register",
 }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from customvid.cli.train import _non_negative, _positive
+from customvid.cli.adapter_training import add_loop_args, loop_config
+from customvid.cli.train import _positive
 
 
 def register(sub) -> None:
@@ -33,20 +34,7 @@ def register(sub) -> None:
                    help="also train the identifier token's embedding row (text encoder otherwise frozen)")
     p.add_argument("--rank", type=_positive, default=8, help="LoRA rank (default 8)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
-    p.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
-    p.add_argument("--steps", type=_positive, default=400, help="optimizer steps (default 400)")
-    p.add_argument("--batch", type=_positive, default=2,
-                   help="global batch: photos per step, each with a class clip (default 2)")
-    p.add_argument("--grad-accum", type=_positive, default=1, help="gradient accumulation steps (default 1)")
-    p.add_argument("--mixed-precision", default="no", choices=("no", "fp16", "bf16"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", type=Path, help="run folder (checkpoints, loss log, samples; default OUT.run)")
-    p.add_argument("--checkpoint-every", type=_positive, default=50)
-    p.add_argument("--sample-every", type=_non_negative, default=100, help="steps between sample sheets (0: none)")
-    p.add_argument("--model", metavar="PATH", help="base model folder (default: the embedded model)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--no-progress", action="store_true")
+    add_loop_args(p, lr=2e-3, steps=400, batch=2, batch_help="global batch: photos per step, each with a class clip")
     p.set_defaults(func=_run)
 
 
@@ -56,7 +44,6 @@ def _run(args) -> int:
     from customvid.adapters.tokens import TOKEN_RE
     from customvid.errors import CustomvidError
     from customvid.models import load_components
-    from customvid.training.adapter_loop import LoopConfig
     from customvid.training.subject import SubjectTrainConfig, train_subject
     from customvid.training.subject_data import load_subject_images
 
@@ -64,23 +51,12 @@ def _run(args) -> int:
         raise CustomvidError(f"{args.out} exists; pass --overwrite to replace it")
     if not args.images.is_dir():
         raise CustomvidError(f"--images {args.images}: not a folder")
-    if args.lr <= 0:
-        raise CustomvidError(f"--lr must be > 0, got {args.lr}")
     if not TOKEN_RE.match(args.token):
         raise CustomvidError(f"token {args.token!r} must look like <name> (letters, digits, _ or -), e.g. <sks>")
     load_subject_images(args.images, 64, 64, args.masks)  # every photo and mask checked before the model loads
     if args.threads:
         torch.set_num_threads(args.threads)
-    loop = LoopConfig(
-        steps=args.steps,
-        batch_size=args.batch,
-        grad_accum=args.grad_accum,
-        lr=args.lr,
-        mixed_precision=args.mixed_precision,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every,
-    )
+    loop = loop_config(args)
     cfg = SubjectTrainConfig(
         class_word=args.class_word,
         token=args.token,

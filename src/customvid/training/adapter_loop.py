@@ -27,6 +27,8 @@ from customvid.training.checkpoint import load_checkpoint, save_checkpoint
 
 # loss_fn(step, sample_indices) -> mean loss over those samples of the step's global batch
 LossFn = Callable[[int, Sequence[int]], torch.Tensor]
+# the trainable tensors: a list (all at cfg.lr), or optimizer groups [{"params": [...], "lr_scale": s}, ...]
+Params = list[torch.nn.Parameter] | list[dict]
 
 
 @dataclass
@@ -87,15 +89,17 @@ def _lr_factor(step: int, cfg: LoopConfig) -> float:
 def train_loop(
     run_dir: Path,
     components,
-    params: list[torch.nn.Parameter],
+    params: Params,
     loss_fn: LossFn,
     cfg: LoopConfig,
     sample_fn: Callable[[Path], None] | None = None,
     progress: bool = True,
     accelerator=None,
 ) -> int:
-    """Train `params` (already requires_grad) for cfg.steps; resumes from run_dir/checkpoint. Returns the step."""
+    """Train `params` (already requires_grad) for cfg.steps; resumes from run_dir/checkpoint. Returns the step.
+    Groups may scale the rate (a token row learns at a textual-inversion rate beside fully tuned layers)."""
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = accelerator or make_accelerator(cfg)
     world, rank = accelerator.num_processes, accelerator.process_index
     if cfg.batch_size % (world * cfg.grad_accum):
@@ -103,6 +107,8 @@ def train_loop(
             f"batch size {cfg.batch_size} does not split into {world} processes x {cfg.grad_accum} accumulation steps"
         )
     local = cfg.batch_size // (world * cfg.grad_accum)
+    groups = [dict(g) for g in params] if params and isinstance(params[0], dict) else [{"params": params}]
+    params = [p for g in groups for p in g["params"]]
     if not params:
         raise CustomvidError("the adapter has no trainable parameters")
     components.to(accelerator.device)
@@ -111,7 +117,9 @@ def train_loop(
     components.unet.eval()
     components.text_encoder.eval()
     model = _Trainable(components.unet, components.text_encoder)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for g in groups:
+        g["lr_scale"] = g.get("lr_scale", 1.0)
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     model, opt = accelerator.prepare(model, opt)
     state = {"adapter": torch.nn.ParameterList(params)}
 
@@ -132,7 +140,7 @@ def train_loop(
     try:
         while step < cfg.steps:
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * _lr_factor(step, cfg)
+                g["lr"] = cfg.lr * g["lr_scale"] * _lr_factor(step, cfg)
             total = torch.zeros((), device=accelerator.device)
             for micro in range(cfg.grad_accum):
                 first = (micro * world + rank) * local

@@ -131,8 +131,10 @@ def train_subject(
     prior_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    prior: tuple[np.ndarray, list[str]] | None = None,
 ):
-    """Train and write the adapter folder `out` (atomically); the run folder keeps logs, samples, checkpoints."""
+    """Train and write the adapter folder `out` (atomically); the run folder keeps logs, samples, checkpoints.
+    `prior`: clips [N, F, H, W, 3] and captions to mix in instead of the class prior (the joint motion stage)."""
     from customvid.adapters.tokens import check_token
 
     out = Path(out)
@@ -160,8 +162,8 @@ def train_subject(
     seed = cfg.loop.seed
     frames = components.default_frames
     # the class prior comes from the base model, before the adapter exists
-    prior_frames, prior_captions = None, []
-    if cfg.prior_weight > 0:
+    prior_frames, prior_captions = prior if prior is not None else (None, [])
+    if cfg.prior_weight > 0 and prior is None:
         if accelerator.is_main_process:
             _prior_clips(run_dir, components, cfg, prior_dir, seed)
         accelerator.wait_for_everyone()

@@ -25,7 +25,7 @@ class SubjectImages:
     captions: list[str | None]  # NAME.txt beside a photo (kohya-style), else None: the instance prompt is used
 
 
-def _fit(array: np.ndarray, height: int, width: int, resample) -> np.ndarray:
+def fit_frame(array: np.ndarray, height: int, width: int, resample) -> np.ndarray:
     """Centre-crop to the target aspect, then resize."""
     h, w = array.shape[:2]
     scale = min(h / height, w / width)
@@ -73,9 +73,9 @@ def load_subject_images(folder: Path, height: int, width: int, masks_dir: Path |
                 )
             if not mask.any():
                 raise CustomvidError(f"mask {mask_path} is empty")
-            masks.append(_fit(mask.astype(np.uint8) * 255, height, width, Image.NEAREST) >= 128)
+            masks.append(fit_frame(mask.astype(np.uint8) * 255, height, width, Image.NEAREST) >= 128)
         names.append(path.name)
-        images.append(_fit(image, height, width, Image.BICUBIC))
+        images.append(fit_frame(image, height, width, Image.BICUBIC))
         caption = path.with_suffix(".txt")
         captions.append(caption.read_text(encoding="utf-8").strip() or None if caption.is_file() else None)
     if any(with_mask) and not all(with_mask):
