@@ -115,6 +115,14 @@ def test_lora_temporal_only(tmp_path, clips, tiny_model_dir, tiny_components):
     assert not files.weights
 
 
+def test_regularization_fitted_to_the_base_model(tmp_path, clips, tiny_model_dir):
+    # with seed 0, 3 of the 4 samples of these 2 steps are world clips (fitted to the base), 1 a motion clip
+    assert _train(tmp_path, clips, tiny_model_dir, "b", "--reg-target", "base", "--reg-ratio", "0.1") == 0
+    files = read_adapter(tmp_path / "b")
+    assert files.meta["training"]["reg_target"] == "base"
+    assert any(v.abs().sum() > 0 for v in files.weights.values())
+
+
 def test_resumed_run_equals_uninterrupted(tmp_path, clips, tiny_model_dir):
     run = tmp_path / "run"
     assert _train(tmp_path, clips, tiny_model_dir, "half", "--run-dir", str(run)) == 0

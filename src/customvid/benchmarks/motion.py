@@ -38,6 +38,7 @@ VARIANTS = {
     "paper": {},
     "paper, lr 3e-4": {"lr": 3e-4},
     "paper, lr 3e-4, reg 50 %": {"lr": 3e-4, "reg_ratio": 0.5},
+    "paper, reg fitted to the base": {"reg_target": "base"},
     "temporal only": {"params": "temporal"},
     "uniform timesteps": {"timestep_bias": 1.0},
     "no regularization": {"reg_ratio": 0.0},

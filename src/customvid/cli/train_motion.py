@@ -35,6 +35,9 @@ def register(sub) -> None:
                    help="t = T(1 - u^k): 1 uniform, > 1 toward high noise (default 2)")
     p.add_argument("--reg-dir", type=Path, help="regularization clips with captions (default: world base motions)")
     p.add_argument("--reg-ratio", type=float, default=0.25, help="share of samples from the regularization set")
+    p.add_argument("--reg-target", default="data", choices=("data", "base"),
+                   help="fit regularization clips to their data (default, the paper) or to the base model's "
+                   "own prediction on them (keeps the base motions)")
     p.add_argument("--reg-clips", type=_positive, default=32, help="world clips when no --reg-dir (default 32)")
     p.add_argument("--frame-sampling", default="even", choices=("even", "window"),
                    help="even: frames spread over the whole clip; window: the model's fps from the middle")
@@ -72,7 +75,8 @@ def _run(args) -> int:
     cfg = MotionTrainConfig(
         token=token, params=args.params, lora_rank=args.lora_rank, init_word=args.init_word,
         train_token=not args.no_train_token, token_lr_scale=args.token_lr_scale, timestep_bias=args.timestep_bias,
-        reg_ratio=args.reg_ratio, reg_clips=args.reg_clips, frame_sampling=args.frame_sampling, recipe=args.recipe,
+        reg_ratio=args.reg_ratio, reg_clips=args.reg_clips, reg_target=args.reg_target,
+        frame_sampling=args.frame_sampling, recipe=args.recipe,
         spatial_rank=args.spatial_rank, spatial_steps=args.spatial_steps, loop=loop,
     )
     check_motion_config(cfg)

@@ -41,6 +41,9 @@ class MotionTrainConfig:
     timestep_bias: float = 2.0  # t = T(1 - u^k): k = 1 uniform; k = 2 puts 36 % of draws in the top 20 % of noise
     reg_ratio: float = 0.25  # share of samples drawn from the regularization set (0: none)
     reg_clips: int = 32  # world clips of base motions when no --reg-dir is given
+    # what a regularization sample is fitted to: "data" (the paper: the clip's own noise target) or "base" (the
+    # frozen base model's prediction on it, adapter off: keeps what the base does on those clips directly)
+    reg_target: str = "data"
     frame_sampling: str = "even"
     recipe: str = "paper"
     spatial_rank: int = 32  # MotionDirector: its spatial LoRA's rank
@@ -93,6 +96,8 @@ def check_motion_config(cfg: MotionTrainConfig) -> None:
         raise CustomvidError("MotionDirector's recipe trains LoRAs: give --lora-rank (its default is 32)")
     if not 0 <= cfg.reg_ratio < 1:
         raise CustomvidError(f"--reg-ratio must be in [0, 1), got {cfg.reg_ratio}")
+    if cfg.reg_target not in ("data", "base"):
+        raise CustomvidError(f"--reg-target must be data or base, got {cfg.reg_target!r}")
     if cfg.timestep_bias <= 0:
         raise CustomvidError(f"--timestep-bias must be > 0, got {cfg.timestep_bias}")
     MotionConfig(params=cfg.params, lora_rank=cfg.lora_rank)  # its own checks
@@ -157,25 +162,35 @@ def train_motion(
             f = int(torch.randint(z.shape[1], (1,), generator=g))
             z = z[:, f : f + 1]
         t = sample_timesteps(1, num_t, g, cfg.timestep_bias)
-        return z, captions[k], torch.randn(z.shape, generator=g), t, int(torch.randint(z.shape[1], (1,), generator=g))
+        anchor = int(torch.randint(z.shape[1], (1,), generator=g))
+        return z, captions[k], torch.randn(z.shape, generator=g), t, anchor, use_reg
 
     def batch(step: int, indices, single_frame: bool = False):
         rows = [draw(step, i, single_frame) for i in indices]
         device = components.device
-        z, texts, noise, t, anchor = zip(*rows, strict=True)
+        z, texts, noise, t, anchor, is_reg = zip(*rows, strict=True)
         return (torch.stack(z).to(device), components.encode_prompt(list(texts)), torch.stack(noise).to(device),
-                torch.cat(t).to(device), torch.tensor(anchor, device=device))
+                torch.cat(t).to(device), torch.tensor(anchor, device=device), torch.tensor(is_reg, device=device))
 
     def paper_loss(step: int, indices) -> torch.Tensor:
-        z, text, noise, t, _ = batch(step, indices)
-        return per_sample_loss(components.unet, scheduler, z, text, noise, t).mean()
+        z, text, noise, t, _, is_reg = batch(step, indices)
+        if cfg.reg_target == "data" or not is_reg.any():
+            return per_sample_loss(components.unet, scheduler, z, text, noise, t).mean()
+        pred, target = predict(components.unet, scheduler, z, text, noise, t)
+        with torch.no_grad():  # the base model's own prediction on the regularization clips: adapter off
+            adapter.set_weight(0.0)
+            base, _ = predict(components.unet, scheduler, z[is_reg], text[is_reg], noise[is_reg], t[is_reg])
+            adapter.set_weight(1.0)
+        target = target.clone()
+        target[is_reg] = base
+        return torch.nn.functional.mse_loss(pred, target)
 
     def spatial_loss(step: int, indices) -> torch.Tensor:
-        z, text, noise, t, _ = batch(step, indices, single_frame=True)
+        z, text, noise, t, _, _ = batch(step, indices, single_frame=True)
         return per_sample_loss(components.unet, scheduler, z, text, noise, t).mean()
 
     def temporal_loss(step: int, indices) -> torch.Tensor:
-        z, text, noise, t, anchor = batch(step, indices)
+        z, text, noise, t, anchor, _ = batch(step, indices)
         pred, target = predict(components.unet, scheduler, z, text, noise, t)
         plain = torch.nn.functional.mse_loss(pred, target)
         debiased = torch.nn.functional.mse_loss(appearance_debiased(pred, anchor, cfg.ad_beta),
