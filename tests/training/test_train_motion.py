@@ -94,7 +94,9 @@ def test_unusable_clips_are_named_before_training(tmp_path, clips, tiny_model_di
 
 
 def test_full_tuning_trains_temporal_and_kv_and_the_token(tmp_path, clips, tiny_model_dir, tiny_components):
-    assert _train(tmp_path, clips, tiny_model_dir) == 0
+    # no regularization: with seed 0 all 4 samples of 2 steps would be world clips fitted to the base model, which
+    # the untrained adapter already matches exactly (no gradient, nothing to see trained)
+    assert _train(tmp_path, clips, tiny_model_dir, "motion", "--reg-ratio", "0") == 0
     files = read_adapter(tmp_path / "motion")
     assert files.meta["method"] == "motion" and files.meta["config"]["params"] == "temporal+kv"
     kv = [n + ".weight" for n in cross_attention_kv_layers(tiny_components.unet)]

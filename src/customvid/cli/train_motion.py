@@ -35,9 +35,9 @@ def register(sub) -> None:
                    help="t = T(1 - u^k): 1 uniform, > 1 toward high noise (default 2)")
     p.add_argument("--reg-dir", type=Path, help="regularization clips with captions (default: world base motions)")
     p.add_argument("--reg-ratio", type=float, default=0.25, help="share of samples from the regularization set")
-    p.add_argument("--reg-target", default="data", choices=("data", "base"),
-                   help="fit regularization clips to their data (default, the paper) or to the base model's "
-                   "own prediction on them (keeps the base motions)")
+    p.add_argument("--reg-target", default="base", choices=("data", "base"),
+                   help="fit regularization clips to the base model's own prediction on them (default: keeps the "
+                   "base motions, measured) or to their data (the paper)")
     p.add_argument("--reg-clips", type=_positive, default=32, help="world clips when no --reg-dir (default 32)")
     p.add_argument("--frame-sampling", default="even", choices=("even", "window"),
                    help="even: frames spread over the whole clip; window: the model's fps from the middle")
