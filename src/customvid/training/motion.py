@@ -23,7 +23,7 @@ from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample
 from customvid.training.checkpoint import check_run_config
 from customvid.training.losses import appearance_debiased, per_sample_loss, predict
 from customvid.training.motion_data import MotionClips, load_motion_clips
-from customvid.training.subject import _encode_frames
+from customvid.training.subject import encode_clips
 from customvid.training.timesteps import sample_timesteps
 
 RECIPES = ("paper", "motiondirector")
@@ -78,12 +78,6 @@ def world_regularization(n: int, frames: int, height: int, width: int, seed: int
         clips.append(render_clip(spec).frames)
         captions.append(spec.caption)
     return MotionClips([f"world_{i}" for i in range(n)], np.stack(clips), captions)
-
-
-def _latents(vae, clips: np.ndarray) -> torch.Tensor:
-    n, f = clips.shape[:2]
-    z = _encode_frames(vae, clips.reshape(n * f, *clips.shape[2:]))
-    return z.unflatten(0, (n, f)).movedim(1, 2)  # [N, C, F, h, w]
 
 
 # how the run is driven, not what it learns: may change when a run is resumed
@@ -147,8 +141,8 @@ def train_motion(
         torch.manual_seed(seed)
         adapter = MotionAdapter(config, name="motion").attach(components)
     vae, scheduler = components.vae, components.scheduler
-    motion_latents = _latents(vae, data.frames)
-    reg_latents = _latents(vae, reg.frames) if cfg.reg_ratio > 0 else None
+    motion_latents = encode_clips(vae, data.frames)
+    reg_latents = encode_clips(vae, reg.frames) if cfg.reg_ratio > 0 else None
     num_t = scheduler.config.num_train_timesteps
 
     def draw(step: int, i: int, single_frame: bool = False):

@@ -80,6 +80,13 @@ def _encode_frames(vae, frames: np.ndarray) -> torch.Tensor:
     return z * vae.config.scaling_factor
 
 
+def encode_clips(vae, clips: np.ndarray) -> torch.Tensor:
+    """uint8 [N, F, H, W, 3] -> scaled latents [N, C, F, h, w] (the layout both backbones take)."""
+    n, f = clips.shape[:2]
+    z = _encode_frames(vae, clips.reshape(n * f, *clips.shape[2:]))
+    return z.unflatten(0, (n, f)).movedim(1, 2)
+
+
 def _prior_clips(run_dir: Path, components, cfg: SubjectTrainConfig, prior_dir: Path | None, seed: int):
     """Class clips [N, F, H, W, 3] and their captions: the user's folder, or generated once and cached."""
     if prior_dir is not None:
@@ -185,9 +192,7 @@ def train_subject(
         # a latent cell counts if the subject touches it (max-pool), so edges are trained too
         inst_masks = torch.nn.functional.adaptive_max_pool2d(m, inst_latents.shape[-2:])[:, :, None]
     if prior_frames is not None:
-        n, f = prior_frames.shape[:2]
-        prior_latents = _encode_frames(vae, prior_frames.reshape(n * f, *prior_frames.shape[2:]))
-        prior_latents = prior_latents.unflatten(0, (n, f)).movedim(1, 2)
+        prior_latents = encode_clips(vae, prior_frames)
     prompts = [(c or cfg.instance_prompt).format(token=cfg.token, class_word=cfg.class_word) for c in data.captions]
     num_t = scheduler.config.num_train_timesteps
 

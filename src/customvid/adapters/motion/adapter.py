@@ -30,6 +30,10 @@ class MotionAdapter(Adapter):
     # motion-module LoRAs reach ComfyUI through AnimateDiff-Evolved's own layout, not kohya's SD1.5 keys
     kohya_export = False
 
+    @property
+    def alpha(self) -> float:
+        return self.config.lora_alpha or float(self.config.lora_rank)  # default: the rank (scale 1)
+
     def targets(self, unet: torch.nn.Module) -> list[str]:
         """Full tuning: parameter names; LoRA: Linear/Conv layer names."""
         if self.config.lora_rank:
@@ -63,8 +67,7 @@ class MotionAdapter(Adapter):
         try:
             self._targets = self.targets(components.unet)
             if self.config.lora_rank:
-                alpha = self.config.lora_alpha or float(self.config.lora_rank)
-                lora.inject_lora(components.unet, self.name, self._targets, self.config.lora_rank, alpha)
+                lora.inject_lora(components.unet, self.name, self._targets, self.config.lora_rank, self.alpha)
             else:
                 self._deltas = delta.add_deltas(components.unet, self._targets)
         except Exception:
@@ -104,9 +107,8 @@ class MotionAdapter(Adapter):
     def _state(self) -> dict[str, dict[str, torch.Tensor]]:
         state: dict = {}
         if self.config.lora_rank:
-            alpha = self.config.lora_alpha or float(self.config.lora_rank)
             state["lora"] = lora.lora_state_dict(self.components.unet, self.name)
-            state["lora_metadata"] = lora.lora_metadata(self._targets, self.config.lora_rank, alpha)
+            state["lora_metadata"] = lora.lora_metadata(self._targets, self.config.lora_rank, self.alpha)
         else:
             state["weights"] = delta.delta_state_dict(self._deltas)
         if self.config.token:
