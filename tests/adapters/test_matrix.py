@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from customvid.adapters import get_method, load_adapter, method_names, read_adapter
+from customvid.adapters.id_tokens import IdTokensConfig, LoraTokensConfig
 from customvid.adapters.motion import MotionConfig
 from customvid.adapters.subject_lora import SubjectLoraConfig
 from customvid.errors import CustomvidError
@@ -24,6 +25,9 @@ CASES = {
     "motion/temporal_lora": lambda: MotionConfig(params="temporal", lora_rank=4, token="<tst>"),
     "motion/no_token": lambda: MotionConfig(params="temporal", token=None),
     "motion/kv_lora": lambda: MotionConfig(lora_rank=4, token="<tst>"),  # temporal + K/V as LoRA
+    "tokens": lambda: IdTokensConfig(token="<tst>", class_word="circle"),  # 4 rows, starting at the class word
+    "tokens/one_row_spread": lambda: IdTokensConfig(token="<tst>", class_word="circle", num_tokens=1, init_spread=1.0),
+    "lora+tokens": lambda: LoraTokensConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle"),
 }
 # full tuning moves every tuned tensor by ~lr in Adam's first step: it needs a full fine-tune's rate, not a LoRA's
 LEARNING_RATES = {"motion": 1e-4, "motion/no_token": 1e-4}
@@ -148,7 +152,9 @@ def test_save_load_round_trip_is_exact(method, model, tmp_path):
         assert torch.equal(v, saved.lora["unet." + k])
     for k, v in state.get("weights", {}).items():
         assert torch.equal(v, saved.weights[k])
-    assert state.get("lora") or state.get("weights")
+    for k, v in state.get("tokens", {}).items():
+        assert torch.equal(v, saved.tokens[k])
+    assert state.get("lora") or state.get("weights") or state.get("tokens")
     assert saved.meta["method"] == method.split("/")[0] and saved.meta["note"] == "test"
     with pytest.raises(CustomvidError, match="exists"):
         loaded.save(tmp_path / "a")

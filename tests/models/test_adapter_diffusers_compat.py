@@ -86,3 +86,62 @@ def test_motion_lora_loads_in_animatediff_pipeline(tiny_animatediff_dirs, tmp_pa
         base = plain.unet(sample, 500, encoder_hidden_states=text).sample
     torch.testing.assert_close(theirs, mine)
     assert not torch.allclose(theirs, base)
+
+
+def _perturbed_tokens(components, num_tokens=4):
+    from customvid.adapters.id_tokens import IdTokens, IdTokensConfig
+
+    adapter = IdTokens(IdTokensConfig(token="<sks>", class_word="dog", num_tokens=num_tokens)).attach(components)
+    with torch.no_grad():  # trained-looking rows, each its own
+        for p in adapter.trainable_parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.1)
+    return adapter
+
+
+def _clip_states(pipe, prompt):
+    prompt = pipe.maybe_convert_prompt(prompt, pipe.tokenizer)  # "<sks>" -> "<sks> <sks>_1 ..." (multi-vector)
+    ids = pipe.tokenizer([prompt], padding="max_length", max_length=77, return_tensors="pt").input_ids
+    return pipe.text_encoder(ids)[0]
+
+
+def test_id_tokens_load_in_diffusers_textual_inversion_both_layouts(tiny_animatediff_dirs, tmp_path):
+    sd_dir, motion_dir = tiny_animatediff_dirs
+    components = load_components(sd_dir, motion_adapter=motion_dir)
+    adapter = _perturbed_tokens(components)
+    adapter.save(tmp_path / "t", a1111=True)
+    prompt = "a <sks> dog running"
+    with torch.no_grad():
+        ours = components.encode_prompt([prompt])
+        plain = components.encode_prompt(["a dog dog dog dog dog running"])
+        for file, kwargs in (("learned_embeds.safetensors", {}), ("sks.pt", {"token": "<sks>"})):
+            pipe = AnimateDiffPipeline.from_pretrained(sd_dir, motion_adapter=MotionAdapter.from_pretrained(motion_dir))
+            pipe.load_textual_inversion(tmp_path / "t" / file, **kwargs)
+            torch.testing.assert_close(_clip_states(pipe, prompt), ours)
+    assert not torch.allclose(ours, plain)  # the rows are really in force
+
+
+def test_id_tokens_train_through_a_clip_text_encoder(tiny_animatediff_dirs, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from customvid.adapters import read_adapter
+    from customvid.training.subject import subject_config, train_subject
+
+    sd_dir, motion_dir = tiny_animatediff_dirs
+    components = load_components(sd_dir, motion_adapter=motion_dir)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        image = np.full((32, 32, 3), 30, np.uint8)
+        image[8:24, 8 + i : 24 + i] = 220
+        Image.fromarray(image).save(photos / f"p{i}.png")
+    unet_before = {k: v.clone() for k, v in components.unet.state_dict().items()}
+    text_before = {k: v.clone() for k, v in components.text_encoder.state_dict().items()}
+    cfg = subject_config("tokens", "dog", loop={"steps": 3, "sample_every": 0, "batch_size": 2})
+    train_subject(components, photos, tmp_path / "t", cfg, progress=False).detach()
+    rows = read_adapter(tmp_path / "t").tokens["<sks>"]
+    start = components.text_encoder.get_input_embeddings().weight[
+        components.tokenizer("dog", add_special_tokens=False)["input_ids"]].mean(0)
+    assert rows.shape == (4, start.shape[0]) and not torch.allclose(rows, start.expand_as(rows))
+    assert all(torch.equal(v, unet_before[k]) for k, v in components.unet.state_dict().items())
+    assert all(torch.equal(v, text_before[k]) for k, v in components.text_encoder.state_dict().items())

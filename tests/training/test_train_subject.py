@@ -186,6 +186,6 @@ def test_masked_loss_needs_masks_and_trains_with_them(tmp_path, photos, tiny_mod
     for p in photos.glob("p?.png"):
         (bare / p.name).write_bytes(p.read_bytes())
     assert _train(tmp_path, bare, tiny_model_dir, "a", "--masked-loss") == 2
-    assert "needs a mask" in capsys.readouterr().err
+    assert "--masked-loss needs masks" in capsys.readouterr().err
     assert _train(tmp_path, photos, tiny_model_dir, "b", "--masked-loss") == 0
     assert read_adapter(tmp_path / "b").meta["training"]["masked_loss"] is True

@@ -19,6 +19,7 @@ from customvid.adapters.format import (
     TOKENS_FILE,
     WEIGHTS_FILE,
     AdapterFiles,
+    a1111_embedding,
     base_meta,
     check_fits,
     kohya_lora,
@@ -102,8 +103,11 @@ class Adapter:
         self.schedule = weight_schedule(spec)
         return self
 
-    def save(self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
-        """Write the adapter folder atomically (complete or untouched)."""
+    def save(
+        self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False, a1111: bool = False
+    ) -> Path:
+        """Write the adapter folder atomically (complete or untouched); `a1111`: the token rows also in A1111's
+        layout."""
         from diffusers import AnimateDiffPipeline
         from safetensors.torch import save_file
 
@@ -132,6 +136,11 @@ class Adapter:
             if state.get("tokens"):
                 save_file({k: v.contiguous() for k, v in state["tokens"].items()}, tmp / TOKENS_FILE)
                 files.append(TOKENS_FILE)
+                steps = (extra or {}).get("training", {}).get("steps_done", 0)
+                for token, rows in state["tokens"].items() if a1111 else ():
+                    name, contents = a1111_embedding(token, rows, steps)
+                    torch.save(contents, tmp / name)
+                    files.append(name)
             if state.get("weights"):
                 save_file({k: v.contiguous() for k, v in state["weights"].items()}, tmp / WEIGHTS_FILE)
                 files.append(WEIGHTS_FILE)

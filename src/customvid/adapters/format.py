@@ -5,6 +5,8 @@ safetensors weights in the layouts diffusers already loads.
   alpha in the file's `lora_adapter_metadata` header -- the file `AnimateDiffPipeline.load_lora_weights(folder)`
   reads (diffusers' own writer produces it).
 - `learned_embeds.safetensors`: new token rows `{token: [n, D]}`, diffusers' textual-inversion layout.
+- `<name>.pt` (on request, token methods): the same rows in A1111's `string_to_param` layout, one file per token
+  (A1111 names an embedding by its file: "<sks>" becomes `sks.pt`, written "sks" in its prompts).
 - `comfyui_lora.safetensors` (AnimateDiff bases): the same LoRA with kohya keys, for ComfyUI.
 - `weights.safetensors`: anything else a method trains (full temporal weights, reference attention, ...).
 """
@@ -141,3 +143,18 @@ def kohya_lora(state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.
         out[f"{name}.lora_down.weight" if kind == "A.weight" else f"{name}.lora_up.weight"] = value.contiguous()
         out[f"{name}.alpha"] = torch.tensor(float(alpha))
     return out
+
+
+def a1111_embedding(token: str, rows: torch.Tensor, step: int) -> tuple[str, dict[str, Any]]:
+    """(file name, contents) of a token's rows in A1111's textual-inversion layout (a plain dict of tensors,
+    strings and ints: `torch.load(weights_only=True)` reads it, and so does diffusers' `load_textual_inversion`)."""
+    name = token.strip("<>")
+    contents = {
+        "string_to_token": {"*": 265},  # A1111's placeholder id; its loader ignores the value
+        "string_to_param": {"*": rows.detach().cpu().contiguous()},
+        "name": name,
+        "step": int(step),
+        "sd_checkpoint": None,
+        "sd_checkpoint_name": None,
+    }
+    return f"{name}.pt", contents

@@ -10,6 +10,8 @@ from customvid.errors import CustomvidError
 METHOD_MODULES = {
     "lora": "customvid.adapters.subject_lora",
     "motion": "customvid.adapters.motion",
+    "tokens": "customvid.adapters.id_tokens",
+    "lora+tokens": "customvid.adapters.id_tokens",
 }
 _METHODS: dict[str, type] = {}
 

@@ -46,16 +46,17 @@ def word_embedding(tokenizer, text_encoder, word: str) -> torch.Tensor:
     return text_encoder.get_input_embeddings().weight[ids].detach().mean(0)
 
 
-def identifier_embedding(components, token: str, class_word: str, spread: float = 1.0) -> torch.Tensor:
-    """A subject identifier's row for a frozen text encoder: the class word's row plus seeded Gaussian noise of
-    `spread` times the embedding matrix's per-dimension std. Measured: a row equal to the class word's makes
-    "a <sks> circle" read as "a circle circle", so the class-prior clips ("a circle ...") and the subject's
-    photos pull the LoRA in opposite directions on nearly the same text and it learns neither (identity 0/4
-    after 200 steps); a distinct row gives DreamBooth's "rare identifier" with the class as its neighbour."""
+def identifier_embedding(components, token: str, class_word: str, spread: float = 1.0, rows: int = 1) -> torch.Tensor:
+    """A subject identifier's rows [rows, D]: the class word's row plus seeded Gaussian noise of `spread` times the
+    embedding matrix's per-dimension std (spread 0: the class word's row itself, e.g. for rows that train).
+    Measured for a frozen row: one equal to the class word's makes "a <sks> circle" read as "a circle circle", so
+    the class-prior clips ("a circle ...") and the subject's photos pull the LoRA in opposite directions on nearly
+    the same text and it learns neither (identity 0/4 after 200 steps); a distinct row gives
+    DreamBooth's "rare identifier" with the class as its neighbour."""
     weight = components.text_encoder.get_input_embeddings().weight.detach()
     base = word_embedding(components.tokenizer, components.text_encoder, class_word)
     seed = int.from_bytes(token.encode()[:8].ljust(8, b"\0"), "little") & (2**63 - 1)
-    noise = torch.randn(base.shape, generator=torch.Generator().manual_seed(seed))
+    noise = torch.randn((rows, *base.shape), generator=torch.Generator().manual_seed(seed))
     return base + spread * weight.std(0) * noise.to(base)
 
 
@@ -71,6 +72,8 @@ class ExtendedEmbedding(torch.nn.Module):
         self.base_size = base.weight.shape[0]
         self.rows = torch.nn.ParameterDict()
         self.ids: dict[str, list[int]] = {}
+        # key -> (anchor rows, weight): the token reads anchor + weight * (rows - anchor), an adapter's weight
+        self.blend: dict[str, tuple[torch.Tensor, float]] = {}
 
     @property
     def weight(self) -> torch.Tensor:  # the original matrix, for readers such as word_embedding
@@ -84,7 +87,11 @@ class ExtendedEmbedding(torch.nn.Module):
             for row, token_id in enumerate(ids):
                 hit = input_ids == token_id
                 if hit.any():
-                    out = torch.where(hit[..., None], self.rows[key][row].to(out.dtype), out)
+                    value = self.rows[key][row]
+                    if key in self.blend:
+                        anchor, weight = self.blend[key]
+                        value = anchor[row] + weight * (value - anchor[row])
+                    out = torch.where(hit[..., None], value.to(out.dtype), out)
                     known |= hit
         if (added & ~known).any():
             raise CustomvidError("the prompt uses a token whose adapter was detached")
@@ -133,6 +140,7 @@ def remove_tokens(components, saved: AddedTokens) -> None:
     for token in saved.tokens:
         del embed.rows[_key(token)]
         del embed.ids[_key(token)]
+        embed.blend.pop(_key(token), None)
         components.token_pieces.pop(token, None)
     if not embed.ids:  # the last one: the original module and tokenizer come back
         components.text_encoder.set_input_embeddings(embed.base)
@@ -153,3 +161,13 @@ def set_token_rows(components, token: str, value: torch.Tensor) -> None:
         raise CustomvidError(f"token {token!r} has rows {list(value.shape)}, the adapter expects {list(param.shape)}")
     with torch.no_grad():
         param.copy_(value.to(param))
+
+
+def set_token_weight(components, token: str, anchor: torch.Tensor, weight: float) -> None:
+    """Make `token` read anchor + weight * (rows - anchor): 1 is the trained rows, 0 the anchor (e.g. the class
+    word), so a token adapter follows a weight schedule like a LoRA does."""
+    embed = components.text_encoder.get_input_embeddings()
+    if weight == 1.0:
+        embed.blend.pop(_key(token), None)
+    else:
+        embed.blend[_key(token)] = (anchor.to(embed.weight), float(weight))

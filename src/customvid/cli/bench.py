@@ -74,6 +74,10 @@ BENCH_COMMANDS: dict[str, Registrar | str] = {
     "probe": "customvid.benchmarks.probe:register",
     "subject": "customvid.benchmarks.subject:register",
     "motion": "customvid.benchmarks.motion:register",
+    "masks": "customvid.benchmarks.masks:register",
+    "identity": "customvid.benchmarks.identity:register",
+    "noise": "customvid.benchmarks.noise:register",
+    "refine": "customvid.benchmarks.refine:register",
 }
 
 

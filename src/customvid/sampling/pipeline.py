@@ -126,6 +126,19 @@ def latent_shape(
     return (batch, components.latent_channels, frames, height // factor, width // factor)
 
 
+def _v2v_start(steps: int, strength: float, init_latents: torch.Tensor | None, shape: tuple[int, ...]) -> int:
+    """Index of the first timestep a video-to-video run takes (0 without init latents), validated."""
+    if init_latents is None:
+        if strength != 1.0:
+            raise CustomvidError("strength needs init_latents (the clean latents to start from)")
+        return 0
+    if not 0.0 < strength <= 1.0:
+        raise CustomvidError(f"strength must be in (0, 1], got {strength}")
+    if tuple(init_latents.shape) != shape:
+        raise CustomvidError(f"init_latents have shape {list(init_latents.shape)}, expected {list(shape)}")
+    return steps - max(1, round(steps * strength))
+
+
 def synced_time(device: torch.device) -> float:
     # Timings must include queued GPU work.
     if device.type == "cuda":
@@ -172,6 +185,8 @@ def generate(
     decode_chunk_size: int = 8,
     progress: bool = False,
     adapters: Sequence[Any] = (),
+    init_latents: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> GenerateOutput:
     """Sample one video per prompt.
 
@@ -185,6 +200,12 @@ def generate(
     output_type: 'np' (uint8 [B,F,H,W,3]), 'pt' (float [B,F,3,H,W] in [0,1]) or 'latent' (no decode).
     adapters: attached adapters (`customvid.adapters`) whose `.schedule` sets their weight at every step
     (through `weight_callback`, before `callback`); their weights are restored afterwards.
+    init_latents, strength: video-to-video (diffusers' img2img convention). The clean scaled latents
+    [B,C,F,h,w] are noised (`scheduler.add_noise`, with the seeded noise above or `latents`) to the first of
+    the last max(1, round(N * strength)) of the N timesteps, and only those run. Step indices (callbacks,
+    adapter schedules) stay those of the full N-step schedule, so a weight schedule sees the noise level
+    it was written for. strength 1 starts from timestep[0], which is pure noise only on a zero-terminal-SNR
+    schedule; elsewhere some of the input survives, as in diffusers.
     """
     t0 = time.perf_counter()
     prompt_list = _prompt_list(prompts, "prompts")
@@ -202,6 +223,9 @@ def generate(
     device, dtype = components.device, components.dtype
     scheduler = make_solver(solver, components.scheduler.config)
     scheduler.set_timesteps(num_inference_steps, device=device)
+    start = _v2v_start(num_inference_steps, strength, init_latents, shape)
+    if start and hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)  # multistep solvers: their state starts mid-schedule
 
     if latents is None:
         sampler = noise_sampler(noise)
@@ -209,7 +233,12 @@ def generate(
         latents = torch.cat([sampler((1, *shape[1:]), g, dtype, device) for g in gens])
     elif tuple(latents.shape) != shape:
         raise CustomvidError(f"latents have shape {list(latents.shape)}, expected {list(shape)}")
-    latents = latents.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
+    latents = latents.to(device=device, dtype=dtype)
+    if init_latents is None:
+        latents = latents * scheduler.init_noise_sigma
+    else:
+        clean = init_latents.to(device=device, dtype=dtype)
+        latents = scheduler.add_noise(clean, latents, scheduler.timesteps[start : start + 1])
 
     state: dict[str, Any] = {
         "guidance_scale": float(guidance_scale),
@@ -226,7 +255,7 @@ def generate(
         weight_callbacks = [weight_callback(a.schedule, a.set_weight, f"adapter_weight/{a.name}") for a in adapters]
         callback = chain_callbacks(*weight_callbacks, callback)
 
-    for i, t in enumerate(tqdm(scheduler.timesteps, desc="denoising", disable=not progress)):
+    for i, t in enumerate(tqdm(scheduler.timesteps[start:], desc="denoising", disable=not progress), start):
         state["step"] = i
         if callback is not None:
             latents = _apply_update(callback(i, t, latents, state), latents, state)

@@ -21,7 +21,7 @@ from customvid.io import atomic_write
 from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
 from customvid.training.checkpoint import check_run_config
 from customvid.training.losses import per_sample_loss
-from customvid.training.subject_data import load_subject_images
+from customvid.training.subject_data import augment, load_subject_images
 from customvid.training.timesteps import sample_timesteps
 from customvid.world import vocab
 
@@ -32,9 +32,10 @@ PRIOR_MOTIONS = ["still", "left", "right", "up", "down", "bounce", "circle", "gr
 class SubjectTrainConfig:
     class_word: str
     token: str = "<sks>"
-    method: str = "lora"
+    method: str = "lora"  # lora | tokens | lora+tokens (defaults per method: `subject_config`)
     rank: int = 8
     alpha: float = 8.0
+    num_tokens: int = 4  # tokens, lora+tokens: rows under the one prompt token (Magic-Me's extended ID tokens)
     instance_prompt: str = "a {token} {class_word} staying still"
     prior_weight: float = 1.0  # DreamBooth's default
     prior_clips: int = 16
@@ -44,12 +45,40 @@ class SubjectTrainConfig:
     masked_loss: bool = False
     train_token: bool = False  # lora: also train the identifier's embedding row
     full_mask_share: float = 0.05
+    # noise + offset * N(0, 1) per sample and channel, constant over pixels and frames: lets the model shift a
+    # clip's mean brightness (Magic-Me trains its tokens with 0.1)
+    noise_offset: float = 0.0
+    # Magic-Me's augmentations: each photo also flipped, slightly rotated and rescaled, the caption saying
+    # "close up" / "far away" when the subject was enlarged / shrunk (`subject_data.augment`)
+    augment: bool = False
+    augment_variants: int = 8  # versions per photo (the first is the photo itself)
     # measured on the embedded model (BENCHMARKS.md, subject LoRA): at 1e-4 / 5e-4 for 200 steps the LoRA
     # learned nothing of the subject; 2e-3 x 400 steps at batch 2 (+2 prior clips) starts to take its shape
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=400, batch_size=2, lr=2e-3))
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+# what differs per method from the dataclass defaults above (the LoRA's); the CLI's defaults come from here
+METHOD_DEFAULTS = {
+    "lora": {},
+    # Magic-Me's published recipe (lr 1e-3, batch 4, 400 steps, AdamW wd 1e-2, noise offset 0.1); the model is
+    # frozen, so there is no class prior to preserve
+    "tokens": {"prior_weight": 0.0, "noise_offset": 0.1, "loop": {"lr": 1e-3, "batch_size": 4}},
+    "lora+tokens": {"train_token": True},
+}
+
+
+def subject_config(method: str, class_word: str, token: str = "<sks>", **overrides) -> SubjectTrainConfig:
+    """The method's defaults, then `overrides` (a "loop" entry is a dict of LoopConfig fields)."""
+    if method not in METHOD_DEFAULTS:
+        raise CustomvidError(f"train-subject has no method {method!r}; known: {', '.join(METHOD_DEFAULTS)}")
+    settings = {**METHOD_DEFAULTS[method], **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in (overrides.get("loop") or {}).items() if v is not None}
+    loop = {**METHOD_DEFAULTS[method].get("loop", {}), **given}
+    settings["loop"] = dataclasses.replace(SubjectTrainConfig(class_word).loop, **loop)
+    return SubjectTrainConfig(class_word=class_word, token=token, method=method, **settings)
 
 
 def class_prompts(class_word: str, n: int) -> list[str]:
@@ -124,6 +153,19 @@ def _prior_clips(run_dir: Path, components, cfg: SubjectTrainConfig, prior_dir: 
     return frames, captions
 
 
+def check_subject_config(cfg: SubjectTrainConfig, prior_given: bool = False) -> None:
+    """The settings' own errors, one line each (the CLI calls this before the model loads)."""
+    if not cfg.class_word.strip():
+        raise CustomvidError("--class-word must not be empty")
+    if cfg.prior_weight < 0:
+        raise CustomvidError(f"--prior-weight must be >= 0, got {cfg.prior_weight}")
+    if cfg.method == "tokens" and cfg.prior_weight > 0 and not prior_given:
+        raise CustomvidError("--prior-weight: the tokens method leaves the model unchanged, so there is no class "
+                             "prior to keep; use 0")
+    if cfg.noise_offset < 0 or cfg.augment_variants < 1:
+        raise CustomvidError("--noise-offset must be >= 0 and the augment variants >= 1")
+
+
 # how the run is driven, not what it learns: may change when a run is resumed
 OPERATIONAL = ("loop.steps", "loop.checkpoint_every", "loop.sample_every", "loop.log_every")
 
@@ -139,9 +181,13 @@ def train_subject(
     overwrite: bool = False,
     progress: bool = True,
     prior: tuple[np.ndarray, list[str]] | None = None,
+    mask_source: str | None = None,
+    a1111: bool = False,
 ):
     """Train and write the adapter folder `out` (atomically); the run folder keeps logs, samples, checkpoints.
-    `prior`: clips [N, F, H, W, 3] and captions to mix in instead of the class prior (the joint motion stage)."""
+    `prior`: clips [N, F, H, W, 3] and captions to mix in instead of the class prior (the joint motion stage).
+    `mask_source`: segment the photos with this `customvid.segmentation` method instead of reading mask files.
+    `a1111`: also write the token rows in A1111's layout."""
     from customvid.adapters.tokens import check_token
 
     out = Path(out)
@@ -151,13 +197,16 @@ def train_subject(
         raise CustomvidError(f"{out} exists; pass --overwrite to replace it")
     if cfg.token:
         check_token(cfg.token, components.tokenizer)
-    if not cfg.class_word.strip():
-        raise CustomvidError("--class-word must not be empty")
-    if cfg.prior_weight < 0:
-        raise CustomvidError(f"--prior-weight must be >= 0, got {cfg.prior_weight}")
+    check_subject_config(cfg, prior_given=prior is not None)
     method = get_method(cfg.method)
     height, width = components.default_size
     data = load_subject_images(images_dir, height, width, masks_dir)
+    if mask_source is not None:
+        from customvid.segmentation import segment
+
+        data.masks = segment(data.images, mask_source, prompt=cfg.class_word)
+    if cfg.augment:
+        data = augment(data, cfg.augment_variants, cfg.loop.seed)
     if cfg.masked_loss and data.masks is None:
         raise CustomvidError("--masked-loss needs a mask for every photo (NAME_mask.png or --masks)")
 
@@ -177,7 +226,7 @@ def train_subject(
         prior_frames, prior_captions = _prior_clips(run_dir, components, cfg, prior_dir, seed)
 
     given = {"rank": cfg.rank, "alpha": cfg.alpha, "token": cfg.token, "class_word": cfg.class_word,
-             "train_token": cfg.train_token}
+             "train_token": cfg.train_token, "num_tokens": cfg.num_tokens}
     fields = {f.name for f in dataclasses.fields(method.Config)}  # each method takes the settings it has
     config = method.Config(**{k: v for k, v in given.items() if k in fields})
     with torch.random.fork_rng(devices=[]):  # LoRA A starts random: seeded, so a seeded run is reproducible
@@ -193,7 +242,9 @@ def train_subject(
         inst_masks = torch.nn.functional.adaptive_max_pool2d(m, inst_latents.shape[-2:])[:, :, None]
     if prior_frames is not None:
         prior_latents = encode_clips(vae, prior_frames)
-    prompts = [(c or cfg.instance_prompt).format(token=cfg.token, class_word=cfg.class_word) for c in data.captions]
+    suffixes = data.suffixes or [""] * len(data.captions)
+    prompts = [(c or cfg.instance_prompt).format(token=cfg.token, class_word=cfg.class_word) + suffix
+               for c, suffix in zip(data.captions, suffixes, strict=True)]
     num_t = scheduler.config.num_train_timesteps
 
     def pick(step: int, i: int, n: int, stream: int) -> int:
@@ -212,7 +263,10 @@ def train_subject(
                 k = pick(step, i, len(pool), stream)
                 g = sample_generator(seed, step, i, stream)
                 latents.append(pool[k]), texts.append(captions[k])
-                noise.append(torch.randn(pool[k].shape, generator=g)), t.append(sample_timesteps(1, num_t, g))
+                eps = torch.randn(pool[k].shape, generator=g)
+                if cfg.noise_offset:  # one offset per channel, the same over frames and pixels
+                    eps = eps + cfg.noise_offset * torch.randn((eps.shape[0], 1, 1, 1), generator=g)
+                noise.append(eps), t.append(sample_timesteps(1, num_t, g))
                 chosen.append(k)
             return chosen
 
@@ -259,6 +313,7 @@ def train_subject(
                                 "processes": accelerator.num_processes},
                    "seed": seed},
             overwrite=overwrite,
+            a1111=a1111,
         )
     accelerator.wait_for_everyone()
     return adapter

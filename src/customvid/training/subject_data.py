@@ -4,9 +4,10 @@ and an optional caption (`NAME.txt`, where `{token}` and `{class_word}` are fill
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -23,6 +24,7 @@ class SubjectImages:
     images: np.ndarray  # uint8 [N, H, W, 3] at the model's size
     masks: np.ndarray | None  # bool [N, H, W] (all images have one, or none has)
     captions: list[str | None]  # NAME.txt beside a photo (kohya-style), else None: the instance prompt is used
+    suffixes: list[str] = field(default_factory=list)  # appended to each caption (augmentation words), or none
 
 
 def fit_frame(array: np.ndarray, height: int, width: int, resample) -> np.ndarray:
@@ -82,3 +84,46 @@ def load_subject_images(folder: Path, height: int, width: int, masks_dir: Path |
         lacking = next(n for n, m in zip(names, with_mask, strict=True) if not m)
         raise CustomvidError(f"some images have masks and {lacking} has none; give every image a mask or none")
     return SubjectImages(names, np.stack(images), np.stack(masks) if masks else None, captions)
+
+
+# Magic-Me's rescale augmentation names the change in the caption, so the token does not learn the subject's size
+CLOSE_UP, FAR_AWAY = ", close up", ", far away"
+
+
+def _warp(array: np.ndarray, matrix: np.ndarray, nearest: bool) -> np.ndarray:
+    h, w = array.shape[:2]
+    if nearest:  # masks: no new border pixels count as subject
+        return cv2.warpAffine(array, matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    # photos: the border repeats the edge, i.e. the background usually continues
+    return cv2.warpAffine(array, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def augment(data: SubjectImages, variants: int, seed: int, max_degrees: float = 10.0) -> SubjectImages:
+    """`variants` versions of every photo, the first the photo itself; the others seeded: flipped half of the
+    time, rotated by up to `max_degrees`, and a third each kept at size, enlarged x1.3-1.6 about the subject
+    ("close up") or shrunk to x0.55-0.75 ("far away"). Masks follow the same warp."""
+    images, masks, names, captions, suffixes = [], [], [], [], []
+    h, w = data.images.shape[1:3]
+    for i in range(len(data.images)):
+        mask = data.masks[i] if data.masks is not None else None
+        # scale about the subject (the mask's centre) where known, so a close up keeps it in the frame
+        centre = (w / 2, h / 2) if mask is None else tuple(float(c.mean()) for c in np.nonzero(mask)[::-1])
+        for v in range(variants):
+            rng = np.random.default_rng([seed, i, v])
+            image, m, suffix = data.images[i], mask, ""
+            if v:
+                kind = rng.integers(3)
+                scale = (1.0, rng.uniform(1.3, 1.6), rng.uniform(0.55, 0.75))[kind]
+                suffix = ("", CLOSE_UP, FAR_AWAY)[kind]
+                matrix = cv2.getRotationMatrix2D(centre, rng.uniform(-max_degrees, max_degrees), scale)
+                if rng.random() < 0.5:  # mirror about the vertical axis through the image centre
+                    matrix = np.array([[-1.0, 0, w - 1], [0, 1, 0]]) @ np.vstack([matrix, [0, 0, 1]])
+                image = _warp(image, matrix, nearest=False)
+                if m is not None:
+                    m = _warp(m.astype(np.uint8), matrix, nearest=True).astype(bool)
+                    if not m.any():  # warped out of the frame: keep the photo as it is
+                        image, m, suffix = data.images[i], mask, ""
+            images.append(image), masks.append(m), suffixes.append(suffix)
+            names.append(data.names[i] if not v else f"{data.names[i]}#{v}"), captions.append(data.captions[i])
+    stacked = np.stack(masks) if data.masks is not None else None
+    return SubjectImages(names, np.stack(images), stacked, captions, suffixes)

@@ -25,8 +25,7 @@ class SubjectLora(Adapter):
     def _attach(self, components) -> None:
         self._saved_tokens = None
         if self.config.token:
-            row = tokens.identifier_embedding(components, self.config.token, self.config.class_word)
-            self._saved_tokens = tokens.add_tokens(components, {self.config.token: row[None]})
+            self._saved_tokens = tokens.add_tokens(components, {self.config.token: self._token_rows(components)})
         self._targets = self.targets(components.unet)  # before injection wraps the Linear layers
         try:
             lora.inject_lora(components.unet, self.name, self._targets, self.config.rank, self.config.alpha)
@@ -35,6 +34,9 @@ class SubjectLora(Adapter):
                 tokens.remove_tokens(components, self._saved_tokens)
             raise
         components.unet.requires_grad_(False)
+
+    def _token_rows(self, components) -> torch.Tensor:
+        return tokens.identifier_embedding(components, self.config.token, self.config.class_word)
 
     def _detach(self, components) -> None:
         lora.remove_lora(components.unet, self.name)
