@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 GAMMAS = [0.0, 0.05, 0.15, 0.3, 0.5, 0.7, 0.9]
-KEYS = ["identity", "shape", "motion", "dynamic", "consistency", "travel"]
+KEYS = ["identity", "shape", "colour", "motion", "dynamic", "consistency", "travel"]
 
 
 def consistency_and_travel(frames: np.ndarray) -> dict[str, float]:
@@ -56,15 +56,19 @@ def run_noise_bench(components_factory, work: Path, subjects: list[str], gammas=
                                   measure=consistency_and_travel):
                     rows.append({"condition": label, "gamma": gamma, **r})
         adapter.detach()
+    return {"summary": summarise(rows), "rows": rows,
+            "settings": {"subjects": subjects, "gammas": list(gammas), "seeds": list(seeds),
+                         "prompts_per_subject": prompts_per_subject, "steps": steps}}
+
+
+def summarise(rows: list[dict]) -> dict:
     summary = {}
-    for label in ("base (class word)", "ID tokens"):
-        for gamma in gammas:
+    for label in dict.fromkeys(r["condition"] for r in rows):
+        for gamma in sorted({r["gamma"] for r in rows}):
             sel = [r for r in rows if r["condition"] == label and r["gamma"] == gamma]
             summary[f"{label} @ {gamma:g}"] = {"condition": label, "gamma": gamma, "clips": len(sel),
                                                **{k: float(np.mean([r[k] for r in sel])) for k in KEYS}}
-    return {"summary": summary, "rows": rows,
-            "settings": {"subjects": subjects, "gammas": list(gammas), "seeds": list(seeds),
-                         "prompts_per_subject": prompts_per_subject, "steps": steps}}
+    return summary
 
 
 def format_markdown(summary: dict) -> str:
