@@ -67,6 +67,15 @@ def test_lora_plus_tokens_saves_both_parts_in_one_folder(tmp_path, photos, tiny_
     assert not components.token_pieces
 
 
+def test_method_defaults():
+    from customvid.training.subject import subject_config
+
+    tokens, lora = subject_config("tokens", "circle"), subject_config("lora", "circle")
+    assert (tokens.loop.steps, tokens.loop.lr, tokens.loop.batch_size, tokens.prior_weight) == (300, 1e-3, 4, 0.0)
+    assert (lora.loop.steps, lora.loop.lr, lora.loop.batch_size, lora.prior_weight) == (400, 2e-3, 2, 1.0)
+    assert subject_config("tokens", "circle", loop={"steps": 7, "lr": None}).loop.steps == 7
+
+
 def test_token_weight_blends_towards_the_class_word(tiny_components):
     import dataclasses
 

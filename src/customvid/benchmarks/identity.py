@@ -33,6 +33,7 @@ VARIANTS = {
     "tokens, lr 5e-3": {"method": "tokens", "loop": {"lr": 5e-3}},
     "tokens, lr 2e-2": {"method": "tokens", "loop": {"lr": 2e-2}},
     "tokens, augmented": {"method": "tokens", "augment": True},
+    "tokens, 300 steps": {"method": "tokens", "loop": {"steps": 300}},
 }
 DEFAULT_VARIANTS = ["tokens", "tokens, masked", "lora", "lora, masked", "lora+tokens", "lora+tokens, masked"]
 KEYS = ["identity", "shape", "colour", "texture", "background", "leak", "motion", "dynamic"]

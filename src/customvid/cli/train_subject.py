@@ -44,7 +44,7 @@ def register(sub) -> None:
     p.add_argument("--a1111", action="store_true", help="also write the token rows in A1111's .pt layout")
     p.add_argument("--rank", type=_positive, default=8, help="LoRA rank (default 8)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
-    add_loop_args(p, lr=None, steps=400, batch=None,
+    add_loop_args(p, lr=None, steps=None, batch=None,
                   batch_help="global batch: photos per step, each with a class clip (lora: 2, tokens: 4)")
     p.set_defaults(func=_run)
 
