@@ -129,7 +129,7 @@ def _run(args) -> int:
         try:
             import matplotlib  # noqa: F401
         except ModuleNotFoundError:
-            raise CustomvidError("--plot needs matplotlib (pip install matplotlib)") from None
+            raise CustomvidError("--plot needs matplotlib (pip install \"customvid[plot]\" or matplotlib)") from None
     result = run_noise_bench(lambda: load_from_args(args), args.work, subjects, args.gammas, args.prompts,
                              args.seeds, args.steps)
     print(format_markdown(result["summary"]))
