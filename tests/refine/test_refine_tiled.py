@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import customvid.refine.tiled as tiled
-from customvid.refine import blend_tiles, tile_starts, tiled_upscale
+from customvid.refine import blend_tiles, tiled_upscale
+from customvid.refine import windows as tile_starts  # the same covering rule, for tiles
 
 PROMPT = "a red circle moving right on a blue background"
 

@@ -155,6 +155,13 @@ def token_rows(components, token: str) -> torch.Tensor:
     return token_parameter(components, token).detach().clone()
 
 
+def load_token_rows(components, token: str, saved: dict[str, torch.Tensor]) -> None:
+    """Set `token`'s rows from an adapter file's tokens (`AdapterFiles.tokens`), which must hold it."""
+    if token not in saved:
+        raise CustomvidError(f"the token {token!r} has no embedding in the adapter")
+    set_token_rows(components, token, saved[token])
+
+
 def set_token_rows(components, token: str, value: torch.Tensor) -> None:
     param = token_parameter(components, token)
     if tuple(value.shape) != tuple(param.shape):

@@ -65,8 +65,8 @@ def _run(args) -> int:
     if not TOKEN_RE.match(args.token):
         raise CustomvidError(f"token {args.token!r} must look like <name> (letters, digits, _ or -), e.g. <sks>")
     masks_dir, mask_source = _mask_option(args.masks)
-    load_subject_images(args.images, 64, 64, masks_dir)  # every photo and mask checked before the model loads
-    if args.masked_loss and args.masks is None and not _has_mask_files(args.images):
+    photos = load_subject_images(args.images, 64, 64, masks_dir)  # every photo and mask checked before the model
+    if args.masked_loss and photos.masks is None and mask_source is None:
         raise CustomvidError("--masked-loss needs masks: NAME_mask.png beside the photos, or --masks DIR|SEGMENTER")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -117,6 +117,3 @@ def _mask_option(value: str | None) -> tuple[Path | None, str | None]:
         raise CustomvidError(f"--masks {value}: not a folder, and {err}") from None
     return None, value
 
-
-def _has_mask_files(images: Path) -> bool:
-    return any(p.stem.endswith("_mask") for p in images.iterdir())

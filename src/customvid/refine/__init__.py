@@ -12,7 +12,7 @@ from customvid.refine.region import (
     region_refine,
     smooth_boxes,
 )
-from customvid.refine.tiled import blend_tiles, tile_starts, tiled_upscale
+from customvid.refine.tiled import blend_tiles, tiled_upscale
 from customvid.refine.v2v import refine_clip, resize_frames, video_to_video, windows
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "region_refine",
     "resize_frames",
     "smooth_boxes",
-    "tile_starts",
     "tiled_upscale",
     "video_to_video",
     "windows",

@@ -12,19 +12,11 @@ import numpy as np
 
 from customvid.models.components import Components
 from customvid.refine.region import feather_weights
-from customvid.refine.v2v import refine_clip, resize_frames
+from customvid.refine.v2v import refine_clip, resize_frames, windows
 
 DEFAULT_STRENGTH = 0.2  # the paper's: sharpen and add detail without changing content
 OVERLAP_FRACTION = 0.25
 SCALE = 2
-
-
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of `tile` px covering `length` px, neighbours overlapping by at least `overlap`."""
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, max(1, tile - overlap)))
-    return [*starts, length - tile]
 
 
 def blend_tiles(tiles: np.ndarray, positions: list[tuple[int, int]], height: int, width: int,
@@ -58,7 +50,7 @@ def tiled_upscale(
     big = resize_frames(frames, SCALE * h, SCALE * w)
     th, tw = min(components.default_size[0], SCALE * h), min(components.default_size[1], SCALE * w)
     oy, ox = round(th * overlap), round(tw * overlap)
-    positions = [(y, x) for y in tile_starts(SCALE * h, th, oy) for x in tile_starts(SCALE * w, tw, ox)]
+    positions = [(y, x) for y in windows(SCALE * h, th, oy) for x in windows(SCALE * w, tw, ox)]
     tiles = np.stack([big[:, y : y + th, x : x + tw] for y, x in positions])
     refined = np.concatenate([
         refine_clip(components, tiles[i : i + batch_size], prompt, strength,

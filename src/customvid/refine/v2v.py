@@ -74,13 +74,14 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     return out.reshape(*frames.shape[:-3], height, width, 3)
 
 
-def windows(num_frames: int, length: int) -> list[int]:
-    """Start frames of consecutive `length`-frame windows covering `num_frames`; the last one is moved back to
-    end at the last frame (so it overlaps its neighbour rather than running past the end)."""
-    if num_frames <= length:
+def windows(total: int, length: int, overlap: int = 0) -> list[int]:
+    """Start offsets of `length`-long windows covering `total` (frames of a clip, or pixels for tiles), neighbours
+    overlapping by at least `overlap`; the last one is moved back to end at the end (so it overlaps its
+    neighbour rather than running past it)."""
+    if total <= length:
         return [0]
-    starts = list(range(0, num_frames - length + 1, length))
-    return starts if starts[-1] + length == num_frames else [*starts, num_frames - length]
+    starts = list(range(0, total - length, max(1, length - overlap)))
+    return [*starts, total - length]
 
 
 def refine_clip(components: Components, frames: np.ndarray, prompt: str, strength: float, **kwargs: Any) -> np.ndarray:

@@ -11,10 +11,15 @@ from customvid.adapters.subject_lora.adapter import SubjectLora
 from customvid.errors import CustomvidError
 
 
-def class_anchor(components, config) -> torch.Tensor:
-    """What the token reads at weight 0: the class word's row in every position (the prompt becomes the class)."""
+def id_rows(components, config) -> tuple[torch.Tensor, torch.Tensor]:
+    """(starting rows, anchor) [num_tokens, D] of a config's ID token; the anchor is what the token reads at weight
+    0: the class word's row in every position (the prompt becomes the class)."""
+    if config.num_tokens < 1:
+        raise CustomvidError(f"num_tokens must be >= 1, got {config.num_tokens}")
+    rows = tokens.identifier_embedding(components, config.token, config.class_word, config.init_spread,
+                                       rows=config.num_tokens)
     row = tokens.word_embedding(components.tokenizer, components.text_encoder, config.class_word)
-    return row.expand(config.num_tokens, -1).clone()
+    return rows, row.expand(config.num_tokens, -1).clone()
 
 
 @register
@@ -26,12 +31,8 @@ class IdTokens(Adapter):
     Config = IdTokensConfig
 
     def _attach(self, components) -> None:
-        c = self.config
-        if c.num_tokens < 1:
-            raise CustomvidError(f"num_tokens must be >= 1, got {c.num_tokens}")
-        rows = tokens.identifier_embedding(components, c.token, c.class_word, c.init_spread, rows=c.num_tokens)
-        self._anchor = class_anchor(components, c)
-        self._saved_tokens = tokens.add_tokens(components, {c.token: rows})
+        rows, self._anchor = id_rows(components, self.config)
+        self._saved_tokens = tokens.add_tokens(components, {self.config.token: rows})
         # only the new rows may learn (Adapter.train switches them on): the model itself stays as it is
         components.unet.requires_grad_(False)
         components.text_encoder.requires_grad_(False)
@@ -51,9 +52,7 @@ class IdTokens(Adapter):
         return {"tokens": {self.config.token: tokens.token_rows(self.components, self.config.token)}}
 
     def _load_state(self, files: AdapterFiles) -> None:
-        if self.config.token not in files.tokens:
-            raise CustomvidError(f"the token {self.config.token!r} has no embedding in the adapter")
-        tokens.set_token_rows(self.components, self.config.token, files.tokens[self.config.token])
+        tokens.load_token_rows(self.components, self.config.token, files.tokens)
 
 
 @register
@@ -65,11 +64,8 @@ class LoraTokens(SubjectLora):
         super().__init__(config, name=name or "lora_tokens")  # peft adapter names must be identifiers
 
     def _token_rows(self, components) -> torch.Tensor:
-        c = self.config
-        if c.num_tokens < 1:
-            raise CustomvidError(f"num_tokens must be >= 1, got {c.num_tokens}")
-        self._anchor = class_anchor(components, c)
-        return tokens.identifier_embedding(components, c.token, c.class_word, c.init_spread, rows=c.num_tokens)
+        rows, self._anchor = id_rows(components, self.config)
+        return rows
 
     def _apply_weight(self, weight: float) -> None:
         super()._apply_weight(weight)

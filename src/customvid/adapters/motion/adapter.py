@@ -123,6 +123,4 @@ class MotionAdapter(Adapter):
         else:
             delta.load_delta_state_dict(self._deltas, files.weights)
         if self.config.token:
-            if self.config.token not in files.tokens:
-                raise CustomvidError(f"the token {self.config.token!r} has no embedding in the adapter")
-            tokens.set_token_rows(self.components, self.config.token, files.tokens[self.config.token])
+            tokens.load_token_rows(self.components, self.config.token, files.tokens)

@@ -70,6 +70,4 @@ class SubjectLora(Adapter):
         state = {k[len(prefix):]: v for k, v in files.lora.items() if k.startswith(prefix)}
         lora.load_lora_state_dict(self.components.unet, self.name, state)
         if self.config.token:
-            if self.config.token not in files.tokens:
-                raise CustomvidError(f"the token {self.config.token!r} has no embedding in the adapter")
-            tokens.set_token_rows(self.components, self.config.token, files.tokens[self.config.token])
+            tokens.load_token_rows(self.components, self.config.token, files.tokens)
