@@ -12,6 +12,7 @@ from customvid.adapters import get_method, load_adapter, method_names, read_adap
 from customvid.adapters.id_tokens import IdTokensConfig, LoraTokensConfig
 from customvid.adapters.motion import MotionConfig
 from customvid.adapters.subject_lora import SubjectLoraConfig
+from customvid.adapters.zeroshot import ZeroShotConfig
 from customvid.errors import CustomvidError
 from customvid.models.backbones import unet_forward
 from customvid.training.losses import per_sample_loss
@@ -28,7 +29,25 @@ CASES = {
     "tokens": lambda: IdTokensConfig(token="<tst>", class_word="circle"),  # 4 rows, starting at the class word
     "tokens/one_row_spread": lambda: IdTokensConfig(token="<tst>", class_word="circle", num_tokens=1, init_spread=1.0),
     "lora+tokens": lambda: LoraTokensConfig(rank=4, alpha=4.0, token="<tst>", class_word="circle"),
+    "zeroshot": lambda: ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2),  # reference + motion module
+    "zeroshot/reference_only": lambda: ZeroShotConfig(motion=False, mask_mode="binary"),
+    "zeroshot/motion_only": lambda: ZeroShotConfig(reference=False, encoder_channels=(8, 8), encoder_heads=2),
 }
+
+
+def _zeroshot_condition(adapter, components):
+    # one subject image and a box per frame for the matrix's batches (2 frames, 8x8 latents: a 32 px video)
+    g = torch.Generator().manual_seed(3)
+    subject = torch.rand(1, 3, 32, 32, generator=g)
+    mask = torch.zeros(1, 32, 32)
+    mask[:, 8:24, 8:24] = 1
+    adapter.set_condition(subject=subject if adapter.config.reference else None,
+                          subject_mask=mask if adapter.config.reference else None,
+                          boxes=[[2, 2, 18, 18], [12, 10, 30, 28]], video_size=(32, 32))
+
+
+# methods whose layers act only under a per-generation condition: set one right after attaching
+CONDITIONS = {"zeroshot": _zeroshot_condition}
 # full tuning moves every tuned tensor by ~lr in Adam's first step: it needs a full fine-tune's rate, not a LoRA's
 LEARNING_RATES = {"motion": 1e-4, "motion/no_token": 1e-4}
 PROMPT = "a <tst> circle moving left on a black background"
@@ -68,6 +87,8 @@ def _attach(method, components):
     cls = get_method(method.split("/")[0])
     adapter = cls(CASES[method](), name="test").attach(components)
     adapter.name_in_matrix = method
+    if method.split("/")[0] in CONDITIONS:
+        CONDITIONS[method.split("/")[0]](adapter, components)
     return adapter
 
 
@@ -145,6 +166,8 @@ def test_save_load_round_trip_is_exact(method, model, tmp_path):
     adapter.save(tmp_path / "a", extra={"note": "test"})
     adapter.detach()
     loaded = load_adapter(tmp_path / "a", model, schedule="constant:1")
+    if method.split("/")[0] in CONDITIONS:
+        CONDITIONS[method.split("/")[0]](loaded, model)
     assert torch.equal(_predict(model), trained)
     saved = read_adapter(tmp_path / "a")
     state = loaded._state()

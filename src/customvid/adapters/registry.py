@@ -12,6 +12,7 @@ METHOD_MODULES = {
     "motion": "customvid.adapters.motion",
     "tokens": "customvid.adapters.id_tokens",
     "lora+tokens": "customvid.adapters.id_tokens",
+    "zeroshot": "customvid.adapters.zeroshot",
 }
 _METHODS: dict[str, type] = {}
 

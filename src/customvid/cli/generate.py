@@ -6,8 +6,10 @@ Heavy imports (torch, diffusers) happen inside the handler so that `customvid --
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
+from customvid.cli.zeroshot_args import add_zeroshot_args, apply_zeroshot, check_zeroshot_args
 from customvid.errors import CustomvidError
 
 VIDEO_SUFFIXES = (".mp4", ".gif")  # what customvid.io.write_video writes (or a folder of PNGs: no suffix)
@@ -71,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="weight of the adapter at the same position: a number or a per-step schedule (dws, "
         "step:LOW,HIGH,K,OF, linear:A,B, constant:W); default: the method's own (dws for a subject LoRA)",
     )
+    add_zeroshot_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     p.set_defaults(func=run)
 
@@ -161,6 +164,20 @@ def attach_adapters(components, files: list, weights: list[str]) -> list:
     return [load_adapter(f, components, schedule=w) for f, w in zip(files, weights, strict=True)]
 
 
+def free_control(components, batch: list[str], free, args, seeds: list[int], frames: int, size: tuple[int, int]):
+    """--box-control free: Peekaboo-style masked cross-attention for the batch (None without it); its `latents`
+    are the seeded noise `generate` would draw, shaped by the control."""
+    if free is None:
+        return None
+    from customvid.sampling.box_control import free_box_control, initial_latents
+
+    control = free_box_control(components, batch, free[1], subject=args.box_subject, video_size=size)
+    start = initial_latents(components, len(batch), seed=seeds, num_frames=frames, height=size[0], width=size[1],
+                            noise=args.noise)
+    control.latents = control.shape_noise(start)
+    return control
+
+
 def run(args: argparse.Namespace) -> int:
     prompts = read_prompts(args)
     _check_args(args)
@@ -173,26 +190,36 @@ def run(args: argparse.Namespace) -> int:
     from customvid.adapters import read_adapter
 
     adapter_files = [read_adapter(path) for path in args.adapter]  # a bad folder fails before the model loads
+    conditions = check_zeroshot_args(args)
     components = load_from_args(args)
     adapters = attach_adapters(components, adapter_files, args.adapter_weight)
+    frames = args.frames or components.default_frames
+    size = (args.height or components.default_size[0], args.width or components.default_size[1])
+    zeroshot, free = apply_zeroshot(components, args, conditions, frames, size)
+    adapters += zeroshot
     fps = args.fps or components.fps
     for start in range(0, len(prompts), args.batch_size):
         batch = prompts[start : start + args.batch_size]
-        result = generate(
-            components,
-            batch,
-            negative_prompt=args.negative_prompt,
-            num_frames=args.frames,
-            height=args.height,
-            width=args.width,
-            num_inference_steps=args.steps,
-            guidance_scale=args.guidance,
-            seed=[args.seed + start + i for i in range(len(batch))],
-            solver=args.solver,
-            noise=args.noise,
-            progress=True,
-            adapters=adapters,
-        )
+        seeds = [args.seed + start + i for i in range(len(batch))]
+        box = free_control(components, batch, free, args, seeds, frames, size)
+        with box or contextlib.nullcontext():
+            result = generate(
+                components,
+                batch,
+                negative_prompt=args.negative_prompt,
+                num_frames=args.frames,
+                height=args.height,
+                width=args.width,
+                num_inference_steps=args.steps,
+                guidance_scale=args.guidance,
+                seed=seeds,
+                solver=args.solver,
+                noise=args.noise,
+                progress=True,
+                adapters=adapters,
+                callback=box.callback if box else None,
+                latents=box.latents if box else None,
+            )
         for i, video in enumerate(result.frames, start=start):
             io.write_video(outs[i], video, fps=fps)
             print(outs[i])

@@ -19,7 +19,7 @@ import numpy as np
 
 from customvid.errors import CustomvidError
 
-__all__ = ["BOX_UNITS", "parse_boxes", "read_boxes"]
+__all__ = ["BOX_UNITS", "box_masks", "parse_boxes", "read_boxes"]
 
 BOX_UNITS = ("pixels", "normalized")
 
@@ -92,3 +92,24 @@ def _is_number(v: Any) -> bool:
 
 def _frame(units: str, width: int, height: int) -> str:
     return f"{width}x{height} px" if units == "pixels" else "[0, 1] normalized"
+
+
+def box_masks(boxes: np.ndarray, video_size: tuple[int, int], grid: tuple[int, int] | None = None) -> np.ndarray:
+    """float32 [F, h, w] masks of pixel boxes [F, 4] of a video_size = (H, W) video, drawn on a grid (h, w)
+    (default: the video's pixels). Each cell holds the fraction of its area inside the box: 1 inside, 0 outside,
+    partial on the border (NaN boxes: empty), so a box keeps its exact extent on a coarser grid (a latent or attention map)."""
+    boxes = np.asarray(boxes, np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise CustomvidError(f"boxes must have shape [frames, 4], got {list(boxes.shape)}")
+    boxes = np.nan_to_num(boxes)  # a frame without its subject (NaN box) gets an empty mask
+    (height, width), (h, w) = video_size, grid or video_size
+    sx, sy = w / width, h / height
+    cols = np.stack([_cover(b[0] * sx, b[2] * sx, w) for b in boxes])
+    rows = np.stack([_cover(b[1] * sy, b[3] * sy, h) for b in boxes])
+    return (rows[:, :, None] * cols[:, None, :]).astype(np.float32)
+
+
+def _cover(lo: float, hi: float, n: int) -> np.ndarray:
+    """Fraction of each unit cell [i, i + 1) of an n-cell axis that lies in [lo, hi)."""
+    i = np.arange(n)
+    return np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0, 1)

@@ -59,9 +59,10 @@ class _Trainable(torch.nn.Module):
     """What DDP wraps: the modules holding trainable tensors. Its forward runs the method's loss, so gradients of
     every parameter used inside are synchronised."""
 
-    def __init__(self, unet: torch.nn.Module, text_encoder: torch.nn.Module):
+    def __init__(self, unet: torch.nn.Module, text_encoder: torch.nn.Module, modules: Sequence[torch.nn.Module] = ()):
         super().__init__()
         self.unet, self.text_encoder = unet, text_encoder
+        self.extra = torch.nn.ModuleList(modules)  # a method's own modules outside the base model
 
     def forward(self, loss_fn: LossFn, step: int, indices: Sequence[int]) -> torch.Tensor:
         return loss_fn(step, indices)
@@ -95,9 +96,11 @@ def train_loop(
     sample_fn: Callable[[Path], None] | None = None,
     progress: bool = True,
     accelerator=None,
+    modules: Sequence[torch.nn.Module] = (),
 ) -> int:
     """Train `params` (already requires_grad) for cfg.steps; resumes from run_dir/checkpoint. Returns the step.
-    Groups may scale the rate (a token row learns at a textual-inversion rate beside fully tuned layers)."""
+    Groups may scale the rate (a token row learns at a textual-inversion rate beside fully tuned layers).
+    `modules`: a method's layers that live outside the UNet and text encoder (moved, and wrapped for DDP)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = accelerator or make_accelerator(cfg)
@@ -116,7 +119,9 @@ def train_loop(
     # update does not depend on how many processes share the batch
     components.unet.eval()
     components.text_encoder.eval()
-    model = _Trainable(components.unet, components.text_encoder)
+    for m in modules:
+        m.to(accelerator.device)
+    model = _Trainable(components.unet, components.text_encoder, modules)
     for g in groups:
         g["lr_scale"] = g.get("lr_scale", 1.0)
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from customvid.errors import CustomvidError
+
+MASK_MODES = ("blended", "binary", "none")
+
+
+@dataclass
+class ZeroShotConfig:
+    """DreamVideo-2's two modules (METHODS.md section 3); either may be left out."""
+
+    reference: bool = True  # masked reference attention: the subject from one image
+    motion: bool = True  # mask-guided motion module: the subject follows per-frame boxes
+    # reference-attention output x (1 inside the box, mask_blend outside): "blended" (the paper, lambda_M 0.75),
+    # "binary" (0 outside) or "none" (no box mask)
+    mask_mode: str = "blended"
+    mask_blend: float = 0.75
+    # the reference image passes the frozen UNet clean, at this timestep, with the empty prompt: its features then
+    # do not depend on the denoising step, so they are computed once per generation (ReferenceNet practice)
+    ref_timestep: int = 0
+    # box encoder: channels of its stride-2 convs (one per halving of the VAE's downscale)
+    encoder_channels: tuple[int, ...] = (16, 32, 64)
+    encoder_heads: int = 4
+
+    def __post_init__(self) -> None:
+        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
+        if not (self.reference or self.motion):
+            raise CustomvidError("a zero-shot adapter needs the reference attention, the motion module or both")
+        if self.mask_mode not in MASK_MODES:
+            raise CustomvidError(f"unknown mask mode {self.mask_mode!r}; expected one of {', '.join(MASK_MODES)}")
+        if not 0.0 <= self.mask_blend <= 1.0:
+            raise CustomvidError(f"mask_blend must be in [0, 1], got {self.mask_blend}")
+
+    def outside(self) -> float | None:
+        """Reference-attention weight outside the box (None: no box mask)."""
+        return {"blended": self.mask_blend, "binary": 0.0, "none": None}[self.mask_mode]

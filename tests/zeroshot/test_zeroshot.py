@@ -1,0 +1,256 @@
+"""DreamVideo-2's zero-shot adapter: masked reference attention, the motion module, the reweighted loss, training and
+the CLI, on the tiny random-weight models (the adapter matrix covers save/load/freeze/zero-init on both backbones)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import customvid.models
+from customvid.adapters.zeroshot import ZeroShotAdapter, ZeroShotConfig
+from customvid.adapters.zeroshot.layers import BoxEncoder, spatial_attention_blocks
+from customvid.cli import main
+from customvid.errors import CustomvidError
+from customvid.io import write_image
+from customvid.io.boxes import box_masks
+from customvid.models.backbones import unet_forward
+from customvid.sampling import generate
+from customvid.world import render_clip, spec_from_caption
+
+BOXES = [[2, 2, 18, 18], [12, 10, 30, 28]]  # 2 frames of a 32 px video
+
+
+@pytest.fixture
+def model(tiny_components, fresh_unet):
+    return dataclasses.replace(fresh_unet(tiny_components), adapters=[], token_pieces={})
+
+
+def _randomise(adapter, scale=0.05, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in adapter.net.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+
+
+def _subject(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, 32, 32, generator=g)
+
+
+def test_box_masks_are_area_fractions_on_any_grid():
+    m = box_masks(np.array([[8, 16, 40, 33.0], [np.nan] * 4]), (64, 64), (16, 16))
+    assert m.shape == (2, 16, 16)
+    assert m[0].sum() * 16 == pytest.approx(32 * 17)  # the box's pixel area, in 4x4-pixel cells
+    assert m[0, 4, 2] == 1 and m[0, 8, 2] == 0.25 and m[0, 3, 2] == 0  # rows 16..32 full, 32..33 a quarter
+    assert not m[1].any()  # a frame without its subject: empty
+
+
+def test_reference_pass_runs_once_per_generation(model):
+    adapter = ZeroShotAdapter(ZeroShotConfig(motion=False)).attach(model)
+    frames_seen = []
+    hook = model.unet.register_forward_pre_hook(lambda m, args: frames_seen.append(args[0].shape[2]))
+    adapter.set_condition(subject=_subject(), video_size=(32, 32))
+    assert frames_seen == [1]  # the one-frame reference pass
+    assert set(adapter._ref) == set(spatial_attention_blocks(model.unet))
+    generate(model, "a red circle", num_frames=2, height=32, width=32, num_inference_steps=3, output_type="latent",
+             adapters=[adapter])
+    hook.remove()
+    assert frames_seen == [1, 2, 2, 2]  # no reference pass per step
+
+
+def _hook_delta(adapter, model, mode_cfg):
+    """What the reference attention adds at the first spatial block for a 2-frame clip, [frames, tokens, C]."""
+    block = spatial_attention_blocks(model.unet)[0]
+    attn = model.unet.get_submodule(block + ".attn1")
+    x = torch.randn(2, adapter._ref[block].shape[1], attn.to_q.in_features, generator=torch.Generator().manual_seed(5))
+    adapter._call = (1, 2, 8, 8)
+    out = adapter._attn_hook(block)(attn, (x,), {}, torch.zeros_like(x))
+    return out, block
+
+
+@pytest.mark.parametrize("mode,outside", [("blended", 0.75), ("binary", 0.0), ("none", 1.0)])
+def test_reference_output_is_scaled_by_the_blended_box_mask(model, mode, outside):
+    adapter = ZeroShotAdapter(ZeroShotConfig(motion=False)).attach(model)
+    _randomise(adapter)
+    adapter.set_condition(subject=_subject(), boxes=BOXES, video_size=(32, 32))
+    adapter.config.mask_mode = mode  # read at every call: an inference-time ablation of one trained adapter
+    masked, block = _hook_delta(adapter, model, mode)
+    adapter.set_condition(subject=_subject(), video_size=(32, 32))  # the same without boxes: unmasked
+    full, _ = _hook_delta(adapter, model, mode)
+    tokens = masked.shape[1]
+    side = int(tokens**0.5)
+    m = torch.from_numpy(box_masks(np.array(BOXES, float), (32, 32), (side, side))).flatten(1)
+    expected = full * (outside + (1 - outside) * m)[..., None]
+    torch.testing.assert_close(masked, expected)
+    assert full.abs().sum() > 0
+
+
+def test_conditions_map_to_rows_cyclically_across_a_guidance_batch(model):
+    adapter = ZeroShotAdapter(ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2)).attach(model)
+    _randomise(adapter)
+    subjects = torch.cat([_subject(0), _subject(1)])
+    boxes = np.array([BOXES, [[0, 0, 10, 10], [20, 20, 32, 32]]], float)
+    adapter.set_condition(subject=subjects, boxes=boxes, video_size=(32, 32))
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 4, 2, 8, 8, generator=g)
+    text = model.encode_prompt(["a red circle"] * 4)
+    with torch.no_grad():
+        both = unet_forward(model.unet, latents.repeat(4, 1, 1, 1, 1), torch.tensor(500), text)
+        # the same clip under condition 1 alone
+        adapter.set_condition(subject=subjects[1:], boxes=boxes[1:], video_size=(32, 32))
+        second = unet_forward(model.unet, latents, torch.tensor(500), text[:1])
+    torch.testing.assert_close(both[1], second[0])
+    torch.testing.assert_close(both[3], second[0])  # row 3 of [uncond 0, 1; cond 0, 1] is condition 1 again
+    assert not torch.allclose(both[0], both[1])
+
+
+def test_motion_module_residuals_follow_the_boxes_and_dropout(model):
+    adapter = ZeroShotAdapter(ZeroShotConfig(reference=False, encoder_channels=(8, 8), encoder_heads=2)).attach(model)
+    _randomise(adapter)
+    latents = torch.randn(2, 4, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+    text = model.encode_prompt(["a red circle"] * 2)
+    with torch.no_grad():
+        plain = unet_forward(model.unet, latents, torch.tensor(300), text)
+        adapter.set_condition(boxes=[BOXES, BOXES], video_size=(32, 32), box_keep=[1.0, 0.0])  # per condition
+        kept = unet_forward(model.unet, latents, torch.tensor(300), text)
+        adapter.set_condition(boxes=[[0, 0, 8, 8], [0, 0, 8, 8]], video_size=(32, 32))
+        other = unet_forward(model.unet, latents, torch.tensor(300), text)
+    assert torch.equal(kept[1], plain[1])  # box dropout: that sample is the plain model's
+    assert not torch.allclose(kept[0], plain[0]) and not torch.allclose(kept[0], other[0])
+
+
+def test_condition_errors_are_one_line(model):
+    with pytest.raises(CustomvidError, match="needs the reference attention, the motion module or both"):
+        ZeroShotConfig(reference=False, motion=False)
+    with pytest.raises(CustomvidError, match="mask mode"):
+        ZeroShotConfig(mask_mode="soft")
+    adapter = ZeroShotAdapter(ZeroShotConfig(reference=False, encoder_channels=(8, 8), encoder_heads=2)).attach(model)
+    with pytest.raises(CustomvidError, match="no reference attention"):
+        adapter.set_condition(subject=_subject())
+    adapter.set_condition(boxes=[[0, 0, 8, 8]] * 3, video_size=(32, 32))
+    with pytest.raises(CustomvidError, match="3 boxes per clip for a 2-frame video"):
+        generate(model, "a red circle", num_frames=2, height=32, width=32, num_inference_steps=1,
+                 output_type="latent", adapters=[adapter])
+    with pytest.raises(CustomvidError, match="power-of-two"):
+        BoxEncoder(8, 6)
+
+
+def test_training_writes_a_resumable_adapter_that_changes_the_model(model, tmp_path):
+    from customvid.training.adapter_loop import LoopConfig
+    from customvid.training.zeroshot import ZeroShotTrainConfig, train_zeroshot
+
+    small = dataclasses.replace(model, default_frames=2)
+    cfg = ZeroShotTrainConfig(adapter=ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2),
+                              loop=LoopConfig(steps=1, batch_size=2, lr=1e-3, checkpoint_every=1, sample_every=0))
+    train_zeroshot(small, tmp_path / "a", cfg, progress=False).detach()
+    cfg.loop.steps = 2  # the same command with more steps resumes
+    adapter = train_zeroshot(small, tmp_path / "b", cfg, run_dir=tmp_path / "a.run", progress=False)
+    log = [json.loads(line) for line in (tmp_path / "a.run" / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [] or log[-1]["step"] <= 2
+    meta = json.loads((tmp_path / "b" / "adapter.json").read_text())
+    assert meta["method"] == "zeroshot" and meta["training"]["steps_done"] == 2
+    assert any(p.abs().sum() > 0 for n, p in adapter.net.named_parameters() if n.endswith("to_out.weight"))
+    cfg.box_weight = 4.0
+    with pytest.raises(CustomvidError, match="other settings"):
+        train_zeroshot(small, tmp_path / "c", cfg, run_dir=tmp_path / "a.run", progress=False)
+
+
+def test_reweighted_loss_weights_the_box(model, tmp_path, monkeypatch):
+    """The loss the loop gets is mean(((lambda M + 1 - M) * err)^2): check it against a direct computation."""
+    import customvid.training.zeroshot as zs
+    from customvid.training.adapter_loop import LoopConfig
+
+    small = dataclasses.replace(model, default_frames=2)
+    got = {}
+
+    def fake_loop(run_dir, components, params, loss_fn, cfg, sample_fn, **kw):
+        with torch.no_grad():
+            got["loss"] = loss_fn(0, range(2)).item()
+        return 0
+
+    monkeypatch.setattr(zs, "train_loop", fake_loop)
+    for weight in (1.0, 2.0):
+        cfg = zs.ZeroShotTrainConfig(box_weight=weight, loop=LoopConfig(steps=1, batch_size=2, sample_every=0))
+        zs.train_zeroshot(small, tmp_path / f"w{weight}", cfg, run_dir=tmp_path / f"r{weight}", progress=False)
+        got[weight] = got["loss"]
+        small.adapters[-1].detach()
+    assert got[2.0] > got[1.0]  # the untrained adapter: the same errors, more weight inside the boxes
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("zs")
+    clip = render_clip(spec_from_caption("a red circle moving right on a blue background", frames=8))
+    write_image(d / "subject.png", clip.frames[0])
+    write_image(d / "mask.png", (clip.masks[0][..., None] * 255).repeat(3, -1).astype(np.uint8))
+    write_image(d / "full.png", np.full((64, 64, 3), 255, np.uint8))  # keeps the background in the reference
+    (d / "boxes.json").write_text(json.dumps({"keyframes": {"0": [0.1, 0.1, 0.4, 0.4], "7": [0.6, 0.5, 0.9, 0.9]},
+                                              "units": "normalized"}))
+    return d
+
+
+@pytest.fixture(scope="module")
+def zeroshot_dir(tiny_components, tmp_path_factory):
+    import copy
+
+    components = dataclasses.replace(tiny_components, unet=copy.deepcopy(tiny_components.unet), adapters=[])
+    adapter = ZeroShotAdapter(ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2)).attach(components)
+    _randomise(adapter)
+    return adapter.save(tmp_path_factory.mktemp("zsa") / "zeroshot")
+
+
+def _gen(tiny_model_dir, out, *extra):
+    return main(["generate", "--model", str(tiny_model_dir), "--prompt", "a red circle on a blue background",
+                 "--out", str(out), "--steps", "2", "--frames", "8", *extra])
+
+
+def test_generate_with_subject_image_and_boxes(tiny_model_dir, inputs, zeroshot_dir, tmp_path):
+    args = ["--subject-image", str(inputs / "subject.png"), "--boxes", str(inputs / "boxes.json"),
+            "--zeroshot", str(zeroshot_dir)]
+    assert _gen(tiny_model_dir, tmp_path / "a", *args) == 0
+    assert _gen(tiny_model_dir, tmp_path / "b", *args, "--subject-mask", str(inputs / "full.png")) == 0
+    assert _gen(tiny_model_dir, tmp_path / "c") == 0
+    assert _gen(tiny_model_dir, tmp_path / "d", "--boxes", str(inputs / "boxes.json"), "--box-control", "free",
+                "--box-subject", "red circle") == 0
+    a, b, c, d = (sorted((tmp_path / n).glob("*.png")) for n in "abcd")
+    assert len(a) == 8
+    from customvid.io import read_image
+
+    assert not np.array_equal(read_image(a[3]), read_image(c[3]))  # the conditions changed the clip
+    assert not np.array_equal(read_image(a[3]), read_image(b[3]))  # the given mask replaced the segmented one
+    assert not np.array_equal(read_image(d[3]), read_image(c[3]))  # the training-free control acted
+
+
+@pytest.mark.parametrize("case,message", [
+    ("bad_json", "not valid JSON"),
+    ("frames", "5 boxes for a video of 8 frames"),
+    ("outside", "outside the"),
+    ("mask_alone", "--subject-mask needs --subject-image"),
+    ("no_modules", "no zero-shot modules"),
+])
+def test_generate_bad_zeroshot_input_fails_in_one_line(tiny_model_dir, inputs, tmp_path, capsys, case, message):
+    (tmp_path / "bad.json").write_text("{boxes: ")
+    (tmp_path / "five.json").write_text(json.dumps({"boxes": [[0, 0, 10, 10]] * 5, "units": "pixels"}))
+    (tmp_path / "out.json").write_text(json.dumps({"boxes": [[0, 0, 10, 100]] * 8, "units": "pixels"}))
+    args = {"bad_json": ["--boxes", str(tmp_path / "bad.json")],
+            "frames": ["--boxes", str(tmp_path / "five.json"), "--box-control", "free"],
+            "outside": ["--boxes", str(tmp_path / "out.json"), "--box-control", "free"],
+            "mask_alone": ["--subject-mask", str(inputs / "mask.png")],
+            "no_modules": ["--subject-image", str(inputs / "subject.png")]}[case]
+    assert _gen(tiny_model_dir, tmp_path / "x", *args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_train_zeroshot_cli_checks_before_loading(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(customvid.models, "load_components", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(["train-zeroshot", "--out", str(tmp_path / "z"), "--mask-blend", "1.5"]) == 2
+    assert "mask_blend must be in [0, 1]" in capsys.readouterr().err
+    assert main(["train-zeroshot", "--out", str(tmp_path / "z"), "--box-weight", "0"]) == 2
+    assert "--box-weight must be > 0" in capsys.readouterr().err
