@@ -36,6 +36,25 @@ def _check_generates(components) -> None:
     assert torch.isfinite(out.latents).all()
 
 
+def _check_zeroshot(components) -> None:
+    """DreamVideo-2's modules attach to the published layout (ControlNet copy of its down path, reference attention
+    in every spatial transformer), run under both conditions, and start as the unchanged model."""
+    from customvid.adapters.zeroshot import ZeroShotAdapter, ZeroShotConfig
+
+    plain = generate(components, ["a corgi running on the beach"], seed=0, **TINY_RUN).latents
+    adapter = ZeroShotAdapter(ZeroShotConfig()).attach(components)
+    try:
+        assert len(adapter.net.reference) == 16
+        image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        adapter.set_condition(subject=image, boxes=[[4, 4, 40, 40], [20, 16, 60, 56]], video_size=(64, 64))
+        out = generate(components, ["a corgi running on the beach"], seed=0, adapters=[adapter], **TINY_RUN).latents
+        assert torch.equal(out, plain)  # zero-initialised outputs: exactly the base model until trained
+    finally:
+        adapter.detach()
+        del adapter
+        gc.collect()
+
+
 def test_modelscope_full_size(modelscope_full_dir):
     components = load_components(modelscope_full_dir)
     try:
@@ -52,6 +71,7 @@ def test_modelscope_full_size(modelscope_full_dir):
         assert roots[0] == "transformer_in" and sum(".temp_attentions." in r for r in roots) == 16
         assert components.encode_prompt(["x"]).shape == (1, 77, 1024)
         _check_generates(components)
+        _check_zeroshot(components)
     finally:
         del components
         gc.collect()
@@ -74,6 +94,7 @@ def test_animatediff_full_size(animatediff_full_dirs):
         assert len(temporal_roots(unet)) == 4 * 2 + 4 * 3 + 1
         assert 4.50e8 < sum(unet.get_parameter(n).numel() for n in temporal_parameters(unet)) < 4.56e8
         _check_generates(components)
+        _check_zeroshot(components)
     finally:
         del components
         gc.collect()

@@ -3,6 +3,7 @@ the CLI, on the tiny random-weight models (the adapter matrix covers save/load/f
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -149,10 +150,19 @@ def test_training_writes_a_resumable_adapter_that_changes_the_model(model, tmp_p
     train_zeroshot(small, tmp_path / "a", cfg, progress=False).detach()
     cfg.loop.steps = 2  # the same command with more steps resumes
     adapter = train_zeroshot(small, tmp_path / "b", cfg, run_dir=tmp_path / "a.run", progress=False)
-    log = [json.loads(line) for line in (tmp_path / "a.run" / "loss_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [] or log[-1]["step"] <= 2
+    step = json.loads((tmp_path / "a.run" / "adapter_run" / "checkpoint" / "step.json").read_text())["step"]
+    assert step == 2  # resumed at 1, not restarted
     meta = json.loads((tmp_path / "b" / "adapter.json").read_text())
     assert meta["method"] == "zeroshot" and meta["training"]["steps_done"] == 2
+    # --export-only: the run's latest checkpoint written as an adapter is the adapter training wrote
+    from safetensors.torch import load_file
+
+    from customvid.training.zeroshot import export_zeroshot
+
+    export_zeroshot(dataclasses.replace(small, unet=copy.deepcopy(small.unet)), tmp_path / "e", tmp_path / "a.run")
+    exported = load_file(tmp_path / "e" / "weights.safetensors")
+    written = load_file(tmp_path / "b" / "weights.safetensors")
+    assert exported.keys() == written.keys() and all(torch.equal(exported[k], written[k]) for k in written)
     assert any(p.abs().sum() > 0 for n, p in adapter.net.named_parameters() if n.endswith("to_out.weight"))
     cfg.box_weight = 4.0
     with pytest.raises(CustomvidError, match="other settings"):

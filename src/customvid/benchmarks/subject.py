@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from customvid.benchmarks.timing import interleaved_medians
 from customvid.world import vocab
 
 CONDITIONS = {"base (class word)": None, "constant 1.0": "constant:1", "constant 0.8": "constant:0.8",
@@ -61,11 +62,12 @@ def path_agreement(a: np.ndarray, b: np.ndarray, side: float) -> float:
     return float(1 - np.linalg.norm(a[ok] - b[ok], axis=1).mean() / side)
 
 
-def score(frames: np.ndarray, subject, background: str, motion: str) -> dict:
+def score(frames: np.ndarray, subject, background: str, motion: str, probe=None) -> dict:
+    """Probe scores of one clip against what it should show (`probe`: the clip's probe_video, if already read)."""
     from customvid.metrics.dynamic_degree import is_dynamic, pair_scores
     from customvid.world.probe import probe_video
 
-    probe = probe_video(frames)
+    probe = probe or probe_video(frames)
     identity = (probe.shape == subject.shape and probe.colour == subject.colour
                 and probe.texture == subject.texture and probe.colour2 == subject.colour2)
     h, w = frames.shape[1:3]
@@ -184,15 +186,8 @@ def lora_overhead(components, adapter, plain, repeats: int = 5, steps: int = 25)
         "none": lambda: generate(plain, prompt.replace("<sks> ", ""), num_inference_steps=steps),
         "lora": lambda: generate(components, prompt, num_inference_steps=steps, adapters=[adapter]),
     }
-    times: dict[str, list[float]] = {"none": [], "lora": []}
-    for run in runs.values():
-        run()
-    for r in range(repeats):
-        for kind in ("none", "lora") if r % 2 == 0 else ("lora", "none"):
-            t0 = time.perf_counter()
-            runs[kind]()
-            times[kind].append(time.perf_counter() - t0)
-    none, lora = float(np.median(times["none"])), float(np.median(times["lora"]))
+    seconds = interleaved_medians(runs, repeats)
+    none, lora = seconds["none"], seconds["lora"]
     return {"seconds_none": none, "seconds_lora": lora, "overhead_pct": 100 * (lora / none - 1), "repeats": repeats}
 
 

@@ -9,7 +9,9 @@ import sys
 from customvid.errors import CustomvidError
 
 # Modules that add subcommands; order sets the order in --help.
-COMMAND_MODULES = ["world", "generate", "refine", "train", "train_subject", "train_motion", "train_zeroshot", "evaluate", "bench"]
+COMMAND_MODULES = [
+    "world", "generate", "refine", "train", "train_subject", "train_motion", "train_zeroshot", "evaluate", "bench",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

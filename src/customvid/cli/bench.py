@@ -78,6 +78,7 @@ BENCH_COMMANDS: dict[str, Registrar | str] = {
     "identity": "customvid.benchmarks.identity:register",
     "noise": "customvid.benchmarks.noise:register",
     "refine": "customvid.benchmarks.refine:register",
+    "zeroshot": "customvid.benchmarks.zeroshot:register",
 }
 
 

@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--controlnet-lr-scale", type=float, default=0.1,
                    help="the ControlNet copy's learning rate / --lr (default 0.1)")
     p.add_argument("--warmup", type=_non_negative, default=100, help="learning-rate warm-up steps (default 100)")
+    p.add_argument("--export-only", action="store_true",
+                   help="write --out from the run's latest checkpoint now, without training (also while it trains)")
     add_loop_args(p, lr=1e-4, steps=3000, batch=4, batch_help="clips per optimizer step")
     p.set_defaults(func=_run, checkpoint_every=100, sample_every=500)
 
@@ -41,10 +43,21 @@ def _run(args) -> int:
     from customvid.adapters.zeroshot import ZeroShotConfig
     from customvid.errors import CustomvidError
     from customvid.models import load_components
-    from customvid.training.zeroshot import ZeroShotTrainConfig, check_zeroshot_config, train_zeroshot
+    from customvid.training.zeroshot import (
+        ZeroShotTrainConfig,
+        check_zeroshot_config,
+        default_run_dir,
+        export_zeroshot,
+        train_zeroshot,
+    )
 
     if args.out.exists() and not args.overwrite:
         raise CustomvidError(f"{args.out} exists; pass --overwrite to replace it")
+    if args.export_only:
+        run_dir = args.run_dir or default_run_dir(args.out)
+        export_zeroshot(load_components(args.model), args.out, run_dir, overwrite=args.overwrite)
+        print(f"zero-shot adapter written to {args.out} from {run_dir}")
+        return 0
     adapter = ZeroShotConfig(reference=args.parts != "motion", motion=args.parts != "reference",
                              mask_mode=args.mask_mode, mask_blend=args.mask_blend)
     cfg = ZeroShotTrainConfig(adapter=adapter, box_weight=args.box_weight, ref_dropout=args.ref_dropout,

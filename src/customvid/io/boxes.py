@@ -97,7 +97,8 @@ def _frame(units: str, width: int, height: int) -> str:
 def box_masks(boxes: np.ndarray, video_size: tuple[int, int], grid: tuple[int, int] | None = None) -> np.ndarray:
     """float32 [F, h, w] masks of pixel boxes [F, 4] of a video_size = (H, W) video, drawn on a grid (h, w)
     (default: the video's pixels). Each cell holds the fraction of its area inside the box: 1 inside, 0 outside,
-    partial on the border (NaN boxes: empty), so a box keeps its exact extent on a coarser grid (a latent or attention map)."""
+    partial on the border (NaN boxes: empty), so a box keeps its exact extent on a coarser grid (a latent or an
+    attention map)."""
     boxes = np.asarray(boxes, np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise CustomvidError(f"boxes must have shape [frames, 4], got {list(boxes.shape)}")

@@ -87,11 +87,43 @@ def validation_cases(frames: int, height: int, width: int, fps: float, n: int = 
     return cases
 
 
+def default_run_dir(out: Path) -> Path:
+    return Path(out).with_name(Path(out).name + ".run")
+
+
+def export_zeroshot(components, out: Path, run_dir: Path, overwrite: bool = False) -> ZeroShotAdapter:
+    """Write the adapter folder `out` from the run's latest checkpoint (also while it trains: the checkpoint is
+    replaced by renames, and only read here)."""
+    from safetensors.torch import load_file
+
+    from customvid.training.checkpoint import LATEST
+
+    run_dir = Path(run_dir)
+    config, ckpt = run_dir / "config.json", run_dir / "adapter_run" / LATEST
+    if not config.is_file() or not (ckpt / "adapter.safetensors").is_file():
+        raise CustomvidError(f"{run_dir} holds no zero-shot checkpoint to export")
+    saved = json.loads(config.read_text())
+    adapter_cfg = ZeroShotConfig(**saved["adapter"])
+    adapter = ZeroShotAdapter(adapter_cfg, name="zeroshot").attach(components)
+    # the checkpoint holds train_loop's flat parameter list, in the order of the optimizer groups
+    params = [p for g in adapter.parameter_groups(saved["controlnet_lr_scale"]) for p in g["params"]]
+    tensors = load_file(ckpt / "adapter.safetensors")
+    if len(tensors) != len(params):
+        raise CustomvidError(f"{ckpt} holds {len(tensors)} tensors, the adapter {len(params)}")
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            p.copy_(tensors[str(i)])
+    step = json.loads((ckpt / "step.json").read_text())["step"]
+    adapter.save(out, extra={"training": {**saved, "steps_done": step, "data": "world train split"}},
+                 overwrite=overwrite)
+    return adapter
+
+
 def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Path | None = None,
                    overwrite: bool = False, progress: bool = True) -> ZeroShotAdapter:
     """Train and write the zero-shot adapter folder `out` (atomically); run_dir keeps logs, samples, checkpoints."""
     out = Path(out)
-    run_dir = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".run")
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(out)
     if out.exists() and not overwrite:
         raise CustomvidError(f"{out} exists; pass --overwrite to replace it")
     check_zeroshot_config(cfg)

@@ -24,7 +24,12 @@ from customvid.adapters.base import Adapter
 from customvid.adapters.format import AdapterFiles
 from customvid.adapters.registry import register
 from customvid.adapters.zeroshot.config import ZeroShotConfig
-from customvid.adapters.zeroshot.layers import BoxEncoder, ReferenceAttention, spatial_attention_blocks, spatial_controlnet
+from customvid.adapters.zeroshot.layers import (
+    BoxEncoder,
+    ReferenceAttention,
+    spatial_attention_blocks,
+    spatial_controlnet,
+)
 from customvid.errors import CustomvidError
 from customvid.io.boxes import box_masks
 
