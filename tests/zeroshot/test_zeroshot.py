@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -264,3 +265,82 @@ def test_train_zeroshot_cli_checks_before_loading(tmp_path, capsys, monkeypatch)
     assert "mask_blend must be in [0, 1]" in capsys.readouterr().err
     assert main(["train-zeroshot", "--out", str(tmp_path / "z"), "--box-weight", "0"]) == 2
     assert "--box-weight must be > 0" in capsys.readouterr().err
+
+
+def test_generate_combines_the_zeroshot_conditions_with_an_adapter_and_a_noise_prior(tiny_model_dir, inputs,
+                                                                                   zeroshot_dir, tmp_path):
+    """CLI: subject image + boxes + a subject LoRA + the AR(1) prior give exactly the Python API's clip."""
+    from customvid.adapters import load_adapter
+    from customvid.adapters.subject_lora import SubjectLora, SubjectLoraConfig
+    from customvid.io import parse_boxes, read_image, read_video
+    from customvid.models import load_components
+    from customvid.segmentation import segment
+
+    model = load_components(tiny_model_dir)
+    lora = SubjectLora(SubjectLoraConfig(rank=4, alpha=4.0, token="<aa>", class_word="circle")).attach(model)
+    with torch.no_grad():
+        for p in lora.trainable_parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    lora_dir = lora.save(tmp_path / "lora")
+    lora.detach()
+    prompt = "a <aa> circle on a blue background"
+    assert main(["generate", "--model", str(tiny_model_dir), "--prompt", prompt, "--out", str(tmp_path / "clip"),
+                 "--steps", "3", "--frames", "8", "--noise", "ar1:0.15", "--adapter", str(lora_dir),
+                 "--adapter-weight", "0.7", "--subject-image", str(inputs / "subject.png"),
+                 "--boxes", str(inputs / "boxes.json"), "--zeroshot", str(zeroshot_dir)]) == 0
+    image = read_image(inputs / "subject.png")
+    boxes = parse_boxes(json.loads((inputs / "boxes.json").read_text()), 8, 64, 64)
+    zs = load_adapter(zeroshot_dir, model).set_condition(subject=image, subject_mask=segment(image), boxes=boxes)
+    want = generate(model, prompt, seed=0, num_inference_steps=3, num_frames=8, noise="ar1:0.15",
+                    adapters=[load_adapter(lora_dir, model, schedule=0.7), zs]).frames[0]
+    got = read_video(tmp_path / "clip").frames  # PNG frames: lossless
+    assert np.array_equal(got, want)
+    zs.clear_condition()
+    lora_only = generate(model, prompt, seed=0, num_inference_steps=3, num_frames=8, noise="ar1:0.15",
+                         adapters=[model.adapters[0]]).frames[0]
+    assert not np.array_equal(got, lora_only)  # the zero-shot conditions acted on top of the LoRA
+
+
+def test_training_captions_name_the_subject_by_class_generic_word_or_in_full():
+    from customvid.training.zeroshot import GENERIC_SUBJECT, world_sample
+    from customvid.world.splits import sample_spec
+
+    rng = np.random.default_rng(0)
+    kinds = []
+    for i in range(60):
+        spec = sample_spec("train", i, frames=2, width=32, height=32, fps=4.0)
+        caption = world_sample(i, 2, 32, 32, 4.0, rng, class_caption=0.5, generic_caption=0.25)["caption"]
+        if spec.subject.phrase() in caption:
+            kinds.append("full")
+        elif re.search(rf"\ban {GENERIC_SUBJECT}\b", caption):
+            kinds.append("generic")
+        else:
+            assert re.search(rf"\ban? {spec.subject.shape}\b", caption)  # "a heart", the colour not named
+            kinds.append("class")
+        assert f"{spec.background} background" in caption
+    counts = {k: kinds.count(k) for k in ("full", "class", "generic")}
+    assert 20 <= counts["class"] <= 40 and 7 <= counts["generic"] <= 23 and 7 <= counts["full"] <= 23
+    assert world_sample(0, 2, 32, 32, 4.0, rng)["caption"] == sample_spec("train", 0, frames=2, width=32, height=32,
+                                                                           fps=4.0).caption  # default: full
+
+
+def test_training_can_start_from_an_adapter(model, tmp_path):
+    from customvid.training.adapter_loop import LoopConfig
+    from customvid.training.zeroshot import ZeroShotTrainConfig, check_zeroshot_config, train_zeroshot
+
+    small = dataclasses.replace(model, default_frames=2)
+    config = ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2)
+    start = ZeroShotAdapter(config).attach(dataclasses.replace(small, unet=copy.deepcopy(small.unet), adapters=[]))
+    _randomise(start, seed=5)
+    start.save(tmp_path / "start")
+    cfg = ZeroShotTrainConfig(adapter=config, init_from=str(tmp_path / "start"),
+                              loop=LoopConfig(steps=1, batch_size=2, lr=0.0, warmup=0, sample_every=0))
+    trained = train_zeroshot(small, tmp_path / "out", cfg, progress=False)  # lr 0: the start comes out unchanged
+    assert all(torch.equal(a, b) for a, b in zip(trained.net.state_dict().values(), start.net.state_dict().values(),
+                                                 strict=True))
+    trained.detach()
+    with pytest.raises(CustomvidError, match="trained with"):
+        cfg.adapter = ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2, mask_mode="binary")
+        train_zeroshot(small, tmp_path / "out2", cfg, progress=False)
+    with pytest.raises(CustomvidError, match="add up to <= 1"):
+        check_zeroshot_config(ZeroShotTrainConfig(class_caption=0.8, generic_caption=0.3))

@@ -29,6 +29,14 @@ from customvid.io import atomic_write_dir, write_json_atomic
 from customvid.sampling.schedules import Schedule, weight_schedule
 
 
+def plain_name(name: str) -> str | None:
+    """A model tensor's name as the bare model spells it, whatever adapters wrap its layer (peft's `base_layer`, a
+    weighted delta's parametrization); None for a tensor an adapter added (LoRA factors, deltas)."""
+    if ".lora_" in name or ".delta" in name:
+        return None
+    return name.replace(".parametrizations.", ".").replace(".original", "").replace(".base_layer.", ".")
+
+
 class Adapter:
     method: ClassVar[str]
     Config: ClassVar[type]

@@ -31,6 +31,11 @@ def register(sub) -> None:
     p.add_argument("--controlnet-lr-scale", type=float, default=0.1,
                    help="the ControlNet copy's learning rate / --lr (default 0.1)")
     p.add_argument("--warmup", type=_non_negative, default=100, help="learning-rate warm-up steps (default 100)")
+    p.add_argument("--class-caption", type=float, default=0.5,
+                   help="share of captions naming the subject by its shape word alone (default 0.5)")
+    p.add_argument("--generic-caption", type=float, default=0.25,
+                   help="share of captions naming it 'object' (default 0.25); the rest name it in full")
+    p.add_argument("--init-from", metavar="DIR", help="start from this zero-shot adapter (same module settings)")
     p.add_argument("--export-only", action="store_true",
                    help="write --out from the run's latest checkpoint now, without training (also while it trains)")
     add_loop_args(p, lr=1e-4, steps=3000, batch=4, batch_help="clips per optimizer step")
@@ -62,6 +67,8 @@ def _run(args) -> int:
                              mask_mode=args.mask_mode, mask_blend=args.mask_blend)
     cfg = ZeroShotTrainConfig(adapter=adapter, box_weight=args.box_weight, ref_dropout=args.ref_dropout,
                               box_dropout=args.box_dropout, controlnet_lr_scale=args.controlnet_lr_scale,
+                              class_caption=args.class_caption, generic_caption=args.generic_caption,
+                              init_from=args.init_from,
                               loop=dataclasses.replace(loop_config(args), warmup=args.warmup))
     check_zeroshot_config(cfg)
     if args.threads:

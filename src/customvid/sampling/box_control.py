@@ -64,23 +64,24 @@ SPECIAL, SUBJECT, CONTENT = 0, 1, 2
 
 @dataclass(frozen=True)
 class FreeBoxControl:
-    """Settings of the training-free box control. Defaults are what measured best on the embedded model (8 frames
-    of 64 px, a 20 px box moving left to right, 8 seeds, 20 DDIM steps; mIoU of the world probe's boxes): masked
-    cross-attention alone 0.62 vs 0.16 unmasked.
+    """Settings of the training-free box control. The defaults come from a development sweep on the embedded model
+    (8 frames of 64 px, one 20 px box moving left to right, 8 seeds, 20 DDIM steps, mIoU of the world probe's
+    boxes; its script was not kept, so its numbers are indicative only); `customvid bench zeroshot` measures the
+    defaults on the held-out box paths (BENCHMARKS.md, "Zero-shot").
 
     steps_fraction: masking is on for the first round(fraction * steps) steps (at least one when > 0). Layout is
         fixed early (high noise); late steps only refine detail, where a hard mask would leave seams at the box
-        border on a real model. Measured: 0.3 / 0.5 / 0.8 -> mIoU 0.61 / 0.62 / 0.63, so the middle of the
-        Peekaboo-like 0.4-0.6 range costs next to nothing and leaves the detail steps free.
+        border on a real model. In the sweep 0.3 / 0.5 / 0.8 read about the same, so the middle of the
+        Peekaboo-like 0.4-0.6 range is kept and the detail steps stay free.
     noise_mix: share of the variance of the in-box noise that is the travelling first-frame patch (FreeTraj),
-        sqrt(a) * shared + sqrt(1 - a) * fresh (unit variance); 0 leaves the noise alone. Default 0 because it
-        hurt here: with masked cross-attention, mix 0.2 / 1.0 -> mIoU 0.54 / 0.49 (0.62 without); alone, 1.0 ->
-        0.18 vs 0.16. Worth trying on large pretrained models, where FreeTraj measured it.
+        sqrt(a) * shared + sqrt(1 - a) * fresh (unit variance); 0 leaves the noise alone. Default 0 because in the
+        sweep it lowered mIoU beside the masked cross-attention. Worth trying on large pretrained models, where
+        FreeTraj measured it.
     strength: the logit bias put on masked pairs. 1e4 makes the mask hard (exp(-1e4) is 0 in any float type,
         and -1e4 is representable in fp16); a few units give a soft push instead.
     cross_attention: mask the spatial cross-attention (Peekaboo's main mask).
-    self_attention: also mask the spatial self-attention (box attends box, rest attends rest). Off: it lowered
-        mIoU from 0.62 to 0.41 here (the subject gets cut off from the context that shapes it).
+    self_attention: also mask the spatial self-attention (box attends box, rest attends rest). Off: in the sweep
+        it lowered mIoU (the subject gets cut off from the context that shapes it).
     """
 
     steps_fraction: float = 0.5

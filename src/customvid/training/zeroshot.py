@@ -38,6 +38,13 @@ class ZeroShotTrainConfig:
     # recipe uses 1e-5); the new reference layers and the box encoder start from scratch at the full rate
     controlnet_lr_scale: float = 0.1
     clip_offset: int = 0  # world clips start at this index of the training split (a second run can take others)
+    # How the caption names the subject. The world's captions describe it completely, so with full captions the
+    # reference has nothing to add and its attention learns little (seen at step 300 of the first run: boxes
+    # followed, the image's colours not). Users write the class word ("a diamond"), or a word the model does not
+    # know: share of captions with the shape word alone, and with GENERIC_SUBJECT; the rest keep the full phrase.
+    class_caption: float = 0.5
+    generic_caption: float = 0.25
+    init_from: str | None = None  # a zero-shot adapter folder to start from (a second stage), same config
     # the paper: AdamW, 30k iterations at batch 8 on 448x256 x16 frames. On the 64 px embedded model at 2 CPU cores
     # ~1.4 s/step at batch 4 (BENCHMARKS.md, zero-shot); the ControlNet starts from the UNet's own weights
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=3000, batch_size=4, lr=1e-4, warmup=100,
@@ -48,6 +55,7 @@ class ZeroShotTrainConfig:
 
 
 OPERATIONAL = ("loop.steps", "loop.checkpoint_every", "loop.sample_every", "loop.log_every")
+GENERIC_SUBJECT = "object"
 
 
 def check_zeroshot_config(cfg: ZeroShotTrainConfig) -> None:
@@ -58,17 +66,31 @@ def check_zeroshot_config(cfg: ZeroShotTrainConfig) -> None:
     for name in ("ref_dropout", "box_dropout"):
         if not 0 <= getattr(cfg, name) < 1:
             raise CustomvidError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
+    if min(cfg.class_caption, cfg.generic_caption) < 0 or cfg.class_caption + cfg.generic_caption > 1:
+        raise CustomvidError(f"--class-caption and --generic-caption must be >= 0 and add up to <= 1, got "
+                             f"{cfg.class_caption} and {cfg.generic_caption}")
+    if cfg.init_from is not None and not (Path(cfg.init_from) / "adapter.json").is_file():
+        raise CustomvidError(f"--init-from {cfg.init_from}: not an adapter folder (no adapter.json)")
 
 
-def world_sample(index: int, frames: int, height: int, width: int, fps: float, rng: np.random.Generator) -> dict:
-    """Training clip `index` of the world: frames, caption, per-frame boxes and a masked-out random frame."""
-    from customvid.world import render_clip
+def world_sample(index: int, frames: int, height: int, width: int, fps: float, rng: np.random.Generator,
+                 class_caption: float = 0.0, generic_caption: float = 0.0) -> dict:
+    """Training clip `index` of the world: frames, caption, per-frame boxes and a masked-out random frame. The
+    caption names the subject by its shape alone (share `class_caption`), as GENERIC_SUBJECT (`generic_caption`),
+    or in full."""
+    from customvid.world import make_caption, render_clip
     from customvid.world.splits import sample_spec
 
-    clip = render_clip(sample_spec("train", index, frames=frames, width=width, height=height, fps=fps))
+    spec = sample_spec("train", index, frames=frames, width=width, height=height, fps=fps)
+    clip = render_clip(spec)
     j = int(rng.integers(frames))
     subject = clip.frames[j] * clip.masks[j][..., None]
-    return {"frames": clip.frames, "caption": clip.spec.caption, "boxes": clip.boxes, "subject": subject,
+    u = rng.random()
+    words = spec.subject.shape if u < class_caption else GENERIC_SUBJECT if u < class_caption + generic_caption \
+        else None
+    caption = clip.spec.caption if words is None else make_caption(spec.subject, spec.motion, spec.background, rng,
+                                                                   words=words)
+    return {"frames": clip.frames, "caption": caption, "boxes": clip.boxes, "subject": subject,
             "mask": clip.masks[j].astype(np.float32)}
 
 
@@ -133,9 +155,17 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
     if accelerator.is_main_process:
         check_run_config(run_dir, cfg.to_json(), OPERATIONAL, hint="use another --run-dir")
     seed = cfg.loop.seed
-    with torch.random.fork_rng(devices=[]):  # the new projections start random: seeded
-        torch.manual_seed(seed)
-        adapter = ZeroShotAdapter(cfg.adapter, name="zeroshot").attach(components)
+    if cfg.init_from is not None:
+        from customvid.adapters import load_adapter
+
+        adapter = load_adapter(cfg.init_from, components, name="zeroshot")
+        if adapter.config != cfg.adapter:
+            raise CustomvidError(f"--init-from {cfg.init_from} was trained with {adapter.config}, this run asks for "
+                                 f"{cfg.adapter}")
+    else:
+        with torch.random.fork_rng(devices=[]):  # the new projections start random: seeded
+            torch.manual_seed(seed)
+            adapter = ZeroShotAdapter(cfg.adapter, name="zeroshot").attach(components)
     adapter.train()
     (height, width), frames, fps = components.default_size, components.default_frames, components.fps
     scheduler, num_t = components.scheduler, components.scheduler.config.num_train_timesteps
@@ -147,7 +177,8 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
             rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=g)))
             # every sample a new clip: the world is unbounded, so no epochs and no overfitting to a clip set
             index = cfg.clip_offset + step * cfg.loop.batch_size + i
-            samples.append(world_sample(index, frames, height, width, fps, rng))
+            samples.append(world_sample(index, frames, height, width, fps, rng, cfg.class_caption,
+                                        cfg.generic_caption))
             ref_keep.append(float(rng.random() >= cfg.ref_dropout))
             box_keep.append(float(rng.random() >= cfg.box_dropout))
             noise.append(torch.randn((components.latent_channels, frames, height // components.vae_scale_factor,

@@ -21,16 +21,19 @@ TRAJECTORY_PHRASES: dict[str, list[str]] = {
 ALL_PHRASES = {**vocab.MOTION_PHRASES, **TRAJECTORY_PHRASES}
 
 
-def make_caption(subject: Subject, motion: str, background: str, rng: np.random.Generator | None = None) -> str:
-    """A caption for the clip; with `rng`, a random template and paraphrase, else the canonical wording."""
+def make_caption(subject: Subject, motion: str, background: str, rng: np.random.Generator | None = None,
+                 words: str | None = None) -> str:
+    """A caption for the clip; with `rng`, a random template and paraphrase, else the canonical wording.
+    `words` names the subject instead of its full phrase (e.g. the shape alone)."""
     phrases = ALL_PHRASES[motion]
     if rng is None:
         template, phrase = vocab.CAPTION_TEMPLATES[0], phrases[0]
     else:
         template = vocab.CAPTION_TEMPLATES[rng.integers(len(vocab.CAPTION_TEMPLATES))]
         phrase = phrases[rng.integers(len(phrases))]
-    article = "an" if subject.phrase()[0] in "aeiou" else "a"
-    return template.format(subject=f"{article} {subject.phrase()}", motion=phrase, background=background)
+    words = words or subject.phrase()
+    article = "an" if words[0] in "aeiou" else "a"
+    return template.format(subject=f"{article} {words}", motion=phrase, background=background)
 
 
 def _words(alternatives) -> str:

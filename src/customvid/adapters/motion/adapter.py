@@ -5,7 +5,7 @@ import re
 import torch
 
 from customvid.adapters import delta, lora, tokens
-from customvid.adapters.base import Adapter
+from customvid.adapters.base import Adapter, plain_name
 from customvid.adapters.format import AdapterFiles
 from customvid.adapters.motion.config import MotionConfig
 from customvid.adapters.registry import register
@@ -15,12 +15,7 @@ from customvid.models.backbones import CROSS_ATTENTION_KV, backbone_spec, tempor
 
 def _plain_names(names: list[str]) -> list[str]:
     """Parameter names as the bare model spells them (a parametrized or LoRA-wrapped layer renames its tensors)."""
-    out = []
-    for n in names:
-        n = n.replace(".parametrizations.", ".").replace(".original", "").replace(".base_layer.", ".")
-        if ".lora_" not in n and ".delta" not in n and n not in out:
-            out.append(n)
-    return out
+    return list(dict.fromkeys(p for n in names if (p := plain_name(n)) is not None))
 
 
 @register

@@ -166,13 +166,20 @@ class ZeroShotAdapter(Adapter):
         text = comps.encode_prompt([""] * len(latents))
         from customvid.models.backbones import unet_forward
 
+        # the modules were trained on the frozen base model's features: other adapters sit out the reference pass
+        # (weight 0 is the base model exactly), so the features do not depend on what else is loaded, or in which order
+        others = [(a, a.weight) for a in comps.adapters if a is not self]
         self._mode, recorded = "record", {}
         self._recorded = recorded
         try:
+            for a, _ in others:
+                a.set_weight(0.0)
             unet_forward(comps.unet, latents, torch.tensor(self.config.ref_timestep, device=comps.device), text)
         finally:
             self._mode = "inject"
             del self._recorded
+            for a, w in others:
+                a.set_weight(w)
         return recorded
 
     def set_condition(self, subject: Any = None, subject_mask: Any = None, boxes: Any = None,

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from customvid.adapters.base import plain_name
 from customvid.errors import CustomvidError
 from customvid.models.backbones import SPATIAL_BLOCK, find_modules
 
@@ -138,7 +139,9 @@ def spatial_controlnet(unet: nn.Module) -> nn.Module:
         conditioning_embedding_out_channels=(16,),
     )
     net.controlnet_cond_embedding = nn.Identity()  # the box encoder gives the features at the latent grid
-    source = {k: v for k, v in unet.state_dict().items() if not _TEMPORAL.search(k)}
+    # the base model's own spatial weights, whatever other adapters attached before wrap them
+    source = {name: v for k, v in unet.state_dict().items()
+              if (name := plain_name(k)) is not None and not _TEMPORAL.search(name)}
     target = net.state_dict()
     copied = {k: source[k] for k in target if k in source and source[k].shape == target[k].shape}
     missing = [k for k in target if k not in copied and not k.startswith("controlnet_")]
