@@ -64,6 +64,16 @@ def test_embedded_folder_layout(tiny_model_dir):
     }
 
 
+def test_re_export_keeps_what_else_the_folder_holds(tiny_components, tmp_path):
+    folder = save_embedded(tiny_components, tmp_path / "m", extra={"note": "first"})
+    (folder / "zeroshot").mkdir()
+    (folder / "zeroshot" / "adapter.json").write_text("{}")
+    (folder / "README.txt").write_text("mine")
+    save_embedded(tiny_components, folder, extra={"note": "second"})
+    assert (folder / "zeroshot" / "adapter.json").read_text() == "{}" and (folder / "README.txt").read_text() == "mine"
+    assert json.loads((folder / "customvid.json").read_text())["note"] == "second"  # the model's own files renewed
+
+
 def test_embedded_round_trip(tiny_components, tiny_model_dir):
     loaded = load_components(tiny_model_dir)
     assert (loaded.kind, loaded.text_kind, loaded.max_length) == ("unet3d", "minilm", 32)

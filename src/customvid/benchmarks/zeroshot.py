@@ -2,10 +2,11 @@
 
 Cases: every held-out world subject (one reference render, its background blanked by the world's true mask: the
 only image the model gets, never seen in training) on every held-out box trajectory (the `trajectories` split:
-paths no base motion makes), on a background the reference does not show, once per seed. The prompt is the
-trajectory clip's canonical caption. Every clip is probed: mIoU and CD (centroid distance / frame diagonal) of
-the probe's subject box against the target boxes, identity (shape, colour, second colour and texture all right)
-and its parts, and the prompted background.
+paths no base motion makes), on a background the reference does not show, once per seed. The prompt names the
+subject by its class word only, as a user of a zero-shot method writes it ("a diamond making a u-turn on a gray
+background"): its colours and pattern can come from the image alone. Every clip is probed: mIoU and CD
+(centroid distance / frame diagonal) of the probe's subject box against the target boxes, identity (shape,
+colour, second colour and texture all right) and its parts, and the prompted background.
 
 Variants switch parts of one trained adapter at inference (the paper's mask ablation retrains; here the adapter
 trained with the blended mask is run with each mask, which is said beside the numbers): the conditions alone,
@@ -62,11 +63,11 @@ def bench_cases(subjects: list[str], trajectories: list[str], frames: int, size:
         backgrounds = [b for b in vocab.BACKGROUNDS if b != ref_spec.background]
         for j, trajectory in enumerate(trajectories):
             background = backgrounds[(i + j) % len(backgrounds)]
-            caption = make_caption(subject, trajectory, background)
+            caption = make_caption(subject, trajectory, background, words=subject.shape)
             spec = build_spec(subject, trajectory, background, np.random.default_rng([i, j, 55]), frames=frames,
                               width=width, height=height, fps=fps, caption=caption)
             cases.append({"subject": name, "trajectory": trajectory, "background": background, "prompt": spec.caption,
-                          "phrase": subject.phrase(), "image": ref.frames[0], "mask": ref.masks[0],
+                          "phrase": subject.shape, "image": ref.frames[0], "mask": ref.masks[0],
                           "boxes": render_clip(spec).boxes})
     return cases
 

@@ -434,6 +434,7 @@ def save_embedded(
     the dtype asked for.
     """
     import copy
+    import shutil
 
     from customvid.io import atomic_write_dir, write_json_atomic
 
@@ -469,4 +470,8 @@ def save_embedded(
             tmp / "text_encoder.json", {"package": MINILM_PACKAGE, "max_length": components.max_length}
         )
         write_json_atomic(tmp / "customvid.json", meta)
+        # what else the folder holds (e.g. the zero-shot modules in zeroshot/) is the user's: carried over
+        for entry in target.iterdir() if target.is_dir() else ():
+            if not (tmp / entry.name).exists():
+                (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, tmp / entry.name)
     return target
