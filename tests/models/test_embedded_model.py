@@ -52,3 +52,24 @@ def test_main_job_command_writes_video_and_contact_sheet(tmp_path, capsys):
     assert video.frames.shape == (8, 64, 64, 3)
     assert read_image(sheet).ndim == 3
     capsys.readouterr()
+
+
+def test_shipped_zeroshot_modules_put_the_subject_in_its_boxes(tmp_path):
+    """`generate --subject-image --boxes` on the embedded model uses the shipped zero-shot modules by default: the
+    same prompt and seed with the boxes on the left or on the right puts the subject on that side."""
+    from customvid.io import write_image
+    from customvid.world import render_clip, spec_from_caption
+    from customvid.world.probe import probe_video
+
+    assert (EMBEDDED_DIR / "zeroshot" / "adapter.json").is_file(), "the zero-shot modules are not shipped"
+    clip = render_clip(spec_from_caption("a yellow striped square staying still on a black background", frames=8))
+    write_image(tmp_path / "subject.png", clip.frames[0])
+    centres = {}
+    for side, x1 in (("left", 4), ("right", 40)):
+        (tmp_path / f"{side}.json").write_text(json.dumps({"boxes": [[x1, 22, x1 + 20, 42]] * 8, "units": "pixels"}))
+        out = tmp_path / side
+        assert main(["generate", "--prompt", "a square on a blue background", "--seed", "0", "--steps", "12",
+                     "--subject-image", str(tmp_path / "subject.png"), "--boxes", str(tmp_path / f"{side}.json"),
+                     "--out", str(out)]) == 0
+        centres[side] = np.nanmean(probe_video(read_video(out).frames).centres[:, 0])
+    assert centres["left"] < 28 < 36 < centres["right"]

@@ -344,3 +344,18 @@ def test_training_can_start_from_an_adapter(model, tmp_path):
         train_zeroshot(small, tmp_path / "out2", cfg, progress=False)
     with pytest.raises(CustomvidError, match="add up to <= 1"):
         check_zeroshot_config(ZeroShotTrainConfig(class_caption=0.8, generic_caption=0.3))
+
+
+def test_reference_is_cropped_around_the_masked_subject():
+    from customvid.adapters.zeroshot.adapter import crop_to_subject
+
+    image, mask = torch.zeros(2, 3, 64, 64), torch.zeros(2, 64, 64)
+    mask[0, 10:20, 40:50] = 1  # a 10 px subject
+    mask[1, 0:8, 60:64] = 1  # one cut by the frame's corner: the window is padded, never out of range
+    image[:, 0] = mask
+    crops = crop_to_subject(image, mask, 0.15)
+    assert crops.shape == (2, 3, 64, 64)
+    # the subject fills (10 / 13)^2 of the 13 px window instead of 2.4 % of the frame, centred
+    assert 0.5 < (crops[0, 0] > 0.5).float().mean() < 0.7 and crops[0, 0, 32, 32] == 1.0
+    assert crops[1, 0].max() == 1.0 and crops[1, 1:].abs().max() == 0
+    assert torch.equal(crop_to_subject(image, torch.zeros(2, 64, 64), 0.15), image)  # no subject: the whole frame

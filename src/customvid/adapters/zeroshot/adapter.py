@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from customvid.adapters.base import Adapter
@@ -64,6 +65,27 @@ def _as_images(x: Any, what: str) -> torch.Tensor:
     if x.ndim != 4 or x.shape[1] != 3:
         raise CustomvidError(f"{what} must be a float tensor [n, 3, H, W], got {list(x.shape)}")
     return x.float()
+
+
+def crop_to_subject(images: torch.Tensor, masks: torch.Tensor, margin: float) -> torch.Tensor:
+    """Square crops [n, 3, s, s] (s: the image's smaller side) around each mask's subject, `margin` x its size on
+    every side, zero-padded (the blanked background is 0 too). A small subject then fills the reference, so every
+    token the video attends to carries its look instead of mostly blank background."""
+    n, _, height, width = images.shape
+    side_out = min(height, width)
+    out = []
+    for img, m in zip(images, masks, strict=True):
+        ys, xs = torch.nonzero(m > 0.5, as_tuple=True)
+        if not len(ys):
+            out.append(F.interpolate(img[None], size=(side_out, side_out), mode="bilinear", antialias=True)[0])
+            continue
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        side = max(1, round(max(y1 - y0, x1 - x0) * (1 + 2 * margin)))
+        top, left = (y0 + y1 - side) // 2, (x0 + x1 - side) // 2
+        padded = F.pad(img, (side, side, side, side))  # so the window never leaves the image
+        window = padded[:, top + side : top + 2 * side, left + side : left + 2 * side]
+        out.append(F.interpolate(window[None], size=(side_out, side_out), mode="bilinear", antialias=True)[0])
+    return torch.stack(out)
 
 
 @register
@@ -158,6 +180,8 @@ class ZeroShotAdapter(Adapter):
             if m.shape[0] != images.shape[0] or m.shape[-2:] != images.shape[-2:]:
                 raise CustomvidError(f"subject mask {list(m.shape)} does not match the image {list(images.shape)}")
             images = images * m[:, None]  # the background blanked to black (0 in [0, 1]), as the paper's
+            if self.config.ref_crop:
+                images = crop_to_subject(images, m, self.config.ref_crop)
         images = torch.nn.functional.interpolate(images, size=(h, w), mode="bilinear", antialias=True,
                                                  align_corners=False)
         vae = comps.vae

@@ -20,6 +20,9 @@ class ZeroShotConfig:
     # the reference image passes the frozen UNet clean, at this timestep, with the empty prompt: its features then
     # do not depend on the denoising step, so they are computed once per generation (ReferenceNet practice)
     ref_timestep: int = 0
+    # with a subject mask, the reference is a square crop around the subject with this margin (x its size per
+    # side) instead of the whole frame; 0: the whole frame, as given
+    ref_crop: float = 0.15
     # box encoder: channels of its stride-2 convs (one per halving of the VAE's downscale)
     encoder_channels: tuple[int, ...] = (16, 32, 64)
     encoder_heads: int = 4
@@ -30,6 +33,8 @@ class ZeroShotConfig:
             raise CustomvidError("a zero-shot adapter needs the reference attention, the motion module or both")
         if self.mask_mode not in MASK_MODES:
             raise CustomvidError(f"unknown mask mode {self.mask_mode!r}; expected one of {', '.join(MASK_MODES)}")
+        if self.ref_crop < 0:
+            raise CustomvidError(f"ref_crop must be >= 0, got {self.ref_crop}")
         if not 0.0 <= self.mask_blend <= 1.0:
             raise CustomvidError(f"mask_blend must be in [0, 1], got {self.mask_blend}")
 
