@@ -129,6 +129,15 @@ def test_load_diffusers_modelscope_like_folder(tiny_modelscope_dir):
     assert c.encode_prompt(["a cat", "a dog"]).shape == (2, 77, 32)
 
 
+def test_loaded_models_are_frozen(tiny_model_dir, tiny_modelscope_dir):
+    # CPU kernels differ for weights that require grad: a frozen load keeps generate's bits the same whether or not
+    # an adapter (which freezes the base) was ever attached
+    for folder in (tiny_model_dir, tiny_modelscope_dir):
+        c = load_components(folder)
+        for model in (c.unet, c.vae, c.text_encoder):
+            assert not any(p.requires_grad for p in model.parameters())
+
+
 def test_customvid_json_overrides_diffusers_defaults(tiny_modelscope_dir, tmp_path):
     folder = tmp_path / "ms"
     shutil.copytree(tiny_modelscope_dir, folder)

@@ -110,6 +110,37 @@ def test_conditions_map_to_rows_cyclically_across_a_guidance_batch(model):
     assert not torch.allclose(both[0], both[1])
 
 
+@pytest.mark.parametrize("guided", [True, False])
+def test_reference_sits_out_the_unconditional_branch_when_guided(model, guided):
+    adapter = ZeroShotAdapter(ZeroShotConfig(motion=False, reference_guidance=guided)).attach(model)
+    _randomise(adapter)
+    g = torch.Generator().manual_seed(0)
+    latents, t = torch.randn(1, 4, 2, 8, 8, generator=g), torch.tensor(500)
+    text = model.encode_prompt(["a red circle"] * 2)
+    with torch.no_grad():
+        plain = unet_forward(model.unet, latents, t, text[:1])
+        adapter.set_condition(subject=_subject(), video_size=(32, 32))
+        with_ref = unet_forward(model.unet, latents, t, text[:1])
+        model.uncond_rows = 1  # what generate sets for a [uncond; cond] batch of one prompt
+        try:
+            both = unet_forward(model.unet, latents.repeat(2, 1, 1, 1, 1), t, text)
+        finally:
+            model.uncond_rows = 0
+    assert not torch.allclose(plain, with_ref)
+    torch.testing.assert_close(both[1:], with_ref)
+    torch.testing.assert_close(both[:1], plain if guided else with_ref)
+
+
+def test_generate_marks_the_unconditional_rows_of_guided_calls_only(model):
+    seen = []
+    hook = model.unet.register_forward_pre_hook(lambda m, args: seen.append((args[0].shape[0], model.uncond_rows)))
+    for scale in (7.5, 1.0):
+        generate(model, ["a red circle", "a blue star"], num_frames=2, height=32, width=32, num_inference_steps=1,
+                 guidance_scale=scale, output_type="latent")
+    hook.remove()
+    assert seen == [(4, 2), (2, 0)] and model.uncond_rows == 0
+
+
 def test_motion_module_residuals_follow_the_boxes_and_dropout(model):
     adapter = ZeroShotAdapter(ZeroShotConfig(reference=False, encoder_channels=(8, 8), encoder_heads=2)).attach(model)
     _randomise(adapter)

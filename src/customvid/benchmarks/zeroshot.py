@@ -33,6 +33,7 @@ class Variant:
     reference: bool  # the subject image through reference attention
     boxes: str | None  # None, "trained" (the motion module) or "free" (training-free control)
     mask_mode: str | None = None  # reference-attention mask at inference (None: the adapter's own)
+    reference_guidance: bool = True  # False: the reference in both branches of classifier-free guidance
 
 
 VARIANTS = {
@@ -40,6 +41,7 @@ VARIANTS = {
     "reference + motion, blended 0.75": Variant(True, "trained", "blended"),
     "reference + motion, binary mask": Variant(True, "trained", "binary"),
     "reference + motion, no mask": Variant(True, "trained", "none"),
+    "reference + motion, reference in both CFG branches": Variant(True, "trained", "blended", False),
     "reference attention alone": Variant(True, None),
     "motion module alone": Variant(False, "trained"),
     "training-free box control": Variant(False, "free"),
@@ -81,7 +83,7 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
 
     rows = [(c, s) for c in cases for s in seeds]
     out = []
-    saved = adapter.config.mask_mode if adapter is not None else None
+    saved = (adapter.config.mask_mode, adapter.config.reference_guidance) if adapter is not None else None
     try:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
@@ -89,7 +91,8 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
             boxes = [c["boxes"] for c, _ in chunk]
             used = []
             if variant.reference or variant.boxes == "trained":
-                adapter.config.mask_mode = variant.mask_mode or saved
+                adapter.config.mask_mode = variant.mask_mode or saved[0]
+                adapter.config.reference_guidance = variant.reference_guidance
                 adapter.set_condition(
                     subject=np.stack([c["image"] for c, _ in chunk]) if variant.reference else None,
                     subject_mask=np.stack([c["mask"] for c, _ in chunk]) if variant.reference else None,
@@ -107,7 +110,7 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
                 adapter.clear_condition()
     finally:
         if adapter is not None:
-            adapter.config.mask_mode = saved
+            adapter.config.mask_mode, adapter.config.reference_guidance = saved
     return out
 
 

@@ -79,6 +79,9 @@ class Components:
     adapters: list[Any] = field(default_factory=list)  # attached customvid.adapters.Adapter objects, in order
     # tokens that stand for several embedding rows ("<sks>" -> "<sks>_0 <sks>_1 ..."), expanded in prompts
     token_pieces: dict[str, int] = field(default_factory=dict)
+    # set by `generate` around a guided UNet call: the batch's first `uncond_rows` rows are the unconditional branch
+    # of classifier-free guidance (0: no guidance batch), for adapters whose conditions guidance should amplify
+    uncond_rows: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_OF_CLASS.values():
@@ -351,7 +354,9 @@ def load_components(
     dtype: torch.dtype = torch.float32,
     motion_adapter: PathLike | None = None,
 ) -> Components:
-    """Load a model folder (None: the embedded model) onto `device` in `dtype`, in eval mode."""
+    """Load a model folder (None: the embedded model) onto `device` in `dtype`, in eval mode, frozen (no
+    requires_grad: adapters switch on what they train; torch picks different CPU kernels for weights that require
+    grad, so a frozen load gives the same bits before and after an adapter is attached)."""
     folder = Path(path) if path is not None else EMBEDDED_DIR
     adapter = Path(motion_adapter) if motion_adapter is not None else None
     if path is None and not (folder / "customvid.json").is_file():
@@ -379,6 +384,8 @@ def load_components(
             f"{folder} is not a model folder: expected model_index.json (diffusers layout) or "
             "customvid.json + text_encoder.json (embedded layout)"
         )
+    for model in (components.unet, components.vae, components.text_encoder):
+        model.requires_grad_(False)
     return components.to(device=device)
 
 

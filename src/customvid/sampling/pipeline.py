@@ -267,9 +267,13 @@ def generate(
         else:
             text, model_in = cond, latents
         model_in = scheduler.scale_model_input(model_in, t)
-        pred = unet_forward(
-            components.unet, model_in, t, text, cross_attention_kwargs=state["cross_attention_kwargs"]
-        )
+        components.uncond_rows = batch if scale != 1.0 else 0
+        try:
+            pred = unet_forward(
+                components.unet, model_in, t, text, cross_attention_kwargs=state["cross_attention_kwargs"]
+            )
+        finally:
+            components.uncond_rows = 0
         if scale != 1.0:
             pred_uncond, pred_cond = pred.chunk(2)
             pred = pred_uncond + scale * (pred_cond - pred_uncond)

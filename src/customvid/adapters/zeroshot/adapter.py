@@ -8,7 +8,8 @@ call (sampling, refinement, training) is conditioned through hooks, so callers n
 - motion: a UNet pre-hook runs the box encoder and the spatial ControlNet on the call's noisy latents and passes
   their residuals as `down_block_additional_residuals` / `mid_block_additional_residual`.
 Rows map to conditions cyclically (row i of a batch of N uses condition i % n), so a guidance batch
-[uncond; cond] of n prompts each gets its own condition in both halves.
+[uncond; cond] of n prompts each gets its own condition in both halves; the reference then sits out the
+unconditional half (`components.uncond_rows`, set by `generate`) unless `reference_guidance` is off.
 """
 
 from __future__ import annotations
@@ -265,6 +266,9 @@ class ZeroShotAdapter(Adapter):
             scale = torch.full((len(cond), 1, 1), self.weight, device=x.device, dtype=x.dtype)
             if self._ref_keep is not None:
                 scale = scale * self._ref_keep[cond][:, None, None].to(x.dtype)
+            uncond = self.components.uncond_rows
+            if uncond and self.config.reference_guidance:
+                scale[: uncond * frames] = 0
             outside = self.config.outside()
             if self._boxes is not None and outside is not None:
                 s = math.sqrt(lh * lw / x.shape[1])

@@ -23,6 +23,10 @@ class ZeroShotConfig:
     # with a subject mask, the reference is a square crop around the subject with this margin (x its size per
     # side) instead of the whole frame; 0: the whole frame, as given
     ref_crop: float = 0.15
+    # classifier-free guidance: the unconditional branch runs without the reference, so guidance amplifies the
+    # image as it does the text (IP-Adapter / AnimateAnyone practice; DreamVideo-2 does not say; training's
+    # reference dropout teaches the no-reference case). False: both branches see it, and only the text is guided
+    reference_guidance: bool = True
     # box encoder: channels of its stride-2 convs (one per halving of the VAE's downscale)
     encoder_channels: tuple[int, ...] = (16, 32, 64)
     encoder_heads: int = 4
