@@ -5,7 +5,10 @@ clip and take the centre's end-minus-start displacement (px). Prints per asked d
 the mean projection on the asked unit direction ("response", px; 0 = ignores the caption) and the probe's
 motion accuracy; then the mean displacement over all clips (the model's own drift, whatever was asked).
 
-    python tools/direction_response.py MODEL_DIR [SEEDS]
+    python tools/direction_response.py MODEL_DIR [SEEDS] [--opposite-negative] [--cfg SCALE]
+
+--opposite-negative: the negative prompt is the same caption with the opposite direction (contrastive guidance:
+guidance then amplifies only what the direction word changes, instead of everything the caption says).
 """
 
 import json
@@ -25,14 +28,20 @@ SUBJECTS = [Subject("circle", "red", "solid"), Subject("square", "blue", "solid"
 BACKGROUNDS = ["black", "gray", "blue", "brown"]
 
 
-def main(folder, seeds):
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up", "up_left": "down_right",
+            "down_right": "up_left", "up_right": "down_left", "down_left": "up_right"}
+
+
+def main(folder, seeds, opposite_negative=False, cfg=7.5):
     c = load_components(None if folder == "embedded" else folder)
     rows = []
     for d, (dx, dy) in vocab.DIRECTIONS.items():
         unit = np.array([dx, dy], float) / np.hypot(dx, dy)
         prompts = [make_caption(s, d, BACKGROUNDS[i]) for i, s in enumerate(SUBJECTS)]
+        negatives = [make_caption(s, OPPOSITE[d], BACKGROUNDS[i]) for i, s in enumerate(SUBJECTS)]
         for seed in seeds:
-            out = generate(c, prompts, seed=[seed * 100 + i for i in range(len(prompts))], num_inference_steps=25)
+            out = generate(c, prompts, seed=[seed * 100 + i for i in range(len(prompts))], num_inference_steps=25,
+                           guidance_scale=cfg, negative_prompt=negatives if opposite_negative else "")
             for frames in out.frames:
                 probe = probe_video(frames)
                 ok = ~np.isnan(probe.centres).any(1)
@@ -45,7 +54,7 @@ def main(folder, seeds):
         summary[d] = {"mean_disp": np.nanmean([r["disp"] for r in sel], 0).round(1).tolist(),
                       "response": round(float(np.nanmean([r["response"] for r in sel])), 2),
                       "accuracy": float(np.mean([r["right"] for r in sel]))}
-    overall = {"model": folder, "clips": len(rows),
+    overall = {"model": folder, "opposite_negative": opposite_negative, "cfg": cfg, "clips": len(rows),
                "mean_response_px": round(float(np.nanmean([r["response"] for r in rows])), 2),
                "accuracy": float(np.mean([r["right"] for r in rows])),
                "drift_px": np.nanmean([r["disp"] for r in rows], 0).round(2).tolist(),
@@ -55,4 +64,8 @@ def main(folder, seeds):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main(sys.argv[1], [int(s) for s in sys.argv[2:]] or [0])
+    args = sys.argv[2:]
+    flag = "--opposite-negative" in args
+    scale = float(args[args.index("--cfg") + 1]) if "--cfg" in args else 7.5
+    seeds = [int(a) for i, a in enumerate(args) if a.lstrip("-").isdigit() and (i == 0 or args[i - 1] != "--cfg")]
+    main(sys.argv[1], seeds or [0], flag, scale)

@@ -47,8 +47,24 @@ def test_a_rendered_case_scores_full_marks():
                       frames=8, fps=4.0, caption=case["prompt"])
     s = score_clip(render_clip(spec).frames, case)
     assert s["miou"] > 0.9 and s["cd"] < 0.01 and s["identity"] == 1.0 and s["background"] == 1.0
+    assert s["colour_dist"] < 10  # the same subject as the reference (the probe's mask edges blend in background)
     shifted = dict(case, boxes=case["boxes"] + [20, 0, 20, 0])  # the same clip against boxes 20 px off
     assert score_clip(render_clip(spec).frames, shifted)["miou"] < 0.5
+
+
+def test_colour_distance_compares_the_masked_mean_colour():
+    from customvid.benchmarks.zeroshot import mean_colour_distance
+
+    frames = np.zeros((2, 4, 4, 3), np.uint8)
+    frames[:, :2] = [200, 0, 0]
+    masks = np.zeros((2, 4, 4), bool)
+    masks[:, :2] = True
+    assert mean_colour_distance(frames, masks, np.array([200.0, 0, 0])) == 0
+    assert mean_colour_distance(frames, masks, np.array([200.0, 30, 40])) == 50
+    masks[:, 1] = False
+    masks[:, 2, 0] = True  # 4 red pixels and 1 black one per frame: the mean moves a fifth of the way
+    assert mean_colour_distance(frames, masks, np.array([200.0, 0, 0])) == pytest.approx(40)
+    assert mean_colour_distance(frames, np.zeros_like(masks), np.array([0.0, 0, 0])) is None
 
 
 def test_zeroshot_bench_runs_every_variant_on_the_tiny_model(tiny_model_dir, adapter_dir):
@@ -61,6 +77,7 @@ def test_zeroshot_bench_runs_every_variant_on_the_tiny_model(tiny_model_dir, ada
     assert set(rows) == {(v, s) for v in [*VARIANTS, "again"] for s in (0, 1)}
     assert result["speed"]["seconds"]["trained"] > 0 and result["speed"]["ratio_free"] > 0
     assert "| motion module alone |" in format_markdown(result["summary"])
+    assert 0 <= result["vae_ceiling"]["teal_ring"]["colour_dist"] < 442
 
 
 def test_bench_zeroshot_cli_needs_modules(tiny_model_dir, tmp_path, capsys):
