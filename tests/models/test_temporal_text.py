@@ -10,7 +10,14 @@ import torch
 from diffusers import UNet3DConditionModel
 
 from customvid.models import load_components, save_embedded
-from customvid.models.temporal_text import VARIANT, TextTemporalUNet3DConditionModel, frame_embedding
+from customvid.models.temporal_text import (
+    VARIANT,
+    FrameTimeUNet3DConditionModel,
+    TextTemporalUNet3DConditionModel,
+    frame_embedding,
+)
+
+CLASSES = pytest.mark.parametrize("cls", [TextTemporalUNet3DConditionModel, FrameTimeUNet3DConditionModel])
 
 
 def _inputs():
@@ -18,16 +25,18 @@ def _inputs():
     return torch.randn(2, 4, 3, 8, 8, generator=g), torch.tensor([900, 50]), torch.randn(2, 32, 384, generator=g)
 
 
-def test_converted_model_computes_exactly_the_stock_model(tiny_components):
+@CLASSES
+def test_converted_model_computes_exactly_the_stock_model(tiny_components, cls):
     stock = tiny_components.unet
-    model = TextTemporalUNet3DConditionModel.from_unet3d(stock).eval()
+    model = cls.from_unet3d(stock).eval()
     x, t, text = _inputs()
     with torch.no_grad():
         assert torch.equal(model(x, t, text).sample, stock(x, t, text).sample)
     stock_keys = set(stock.state_dict())
     new_keys = set(model.state_dict()) - stock_keys
     assert stock_keys <= set(model.state_dict())
-    assert new_keys and all(".proj_in.text_attn." in k for k in new_keys)
+    assert new_keys and all(".proj_in.text_attn." in k or k.startswith("frame_time.") for k in new_keys)
+    assert any(k.startswith("frame_time.") for k in new_keys) == (cls is FrameTimeUNet3DConditionModel)
     assert {id(p) for p in model.text_temporal_parameters()} == {
         id(p) for n, p in model.named_parameters() if n in new_keys
     }
@@ -47,8 +56,9 @@ def test_text_path_reads_the_caption_and_the_frame(tiny_components):
     assert emb.shape == (4, 8) and not torch.equal(emb[0], emb[1])
 
 
-def test_save_load_and_stock_loader_fails_loudly(tiny_components, tmp_path):
-    model = TextTemporalUNet3DConditionModel.from_unet3d(tiny_components.unet).eval()
+@CLASSES
+def test_save_load_and_stock_loader_fails_loudly(tiny_components, tmp_path, cls):
+    model = cls.from_unet3d(tiny_components.unet).eval()
     with torch.no_grad():
         for p in model.text_temporal_parameters():
             p.add_(0.01)
@@ -59,7 +69,7 @@ def test_save_load_and_stock_loader_fails_loudly(tiny_components, tmp_path):
     with pytest.raises(OSError):
         UNet3DConditionModel.from_pretrained(folder / "unet", use_safetensors=True)
     loaded = load_components(folder)
-    assert type(loaded.unet) is TextTemporalUNet3DConditionModel and loaded.kind == "unet3d"
+    assert type(loaded.unet) is cls and loaded.kind == "unet3d"
     x, t, text = _inputs()
     with torch.no_grad():
         assert torch.equal(loaded.unet(x, t, text).sample, model(x, t, text).sample)
@@ -70,3 +80,23 @@ def test_deepcopy_keeps_its_own_text_context(tiny_components):
     twin = copy.deepcopy(model)
     assert twin._text_context is not model._text_context
     assert twin.transformer_in.proj_in.context is twin._text_context
+
+
+def test_frame_time_tells_the_frames_apart(tiny_components):
+    """The stock model on identical frames gives identical frames back except where the temporal layers see the
+    clip's ends; the frame-time layer makes every frame's output depend on its index, and it is trainable."""
+    model = FrameTimeUNet3DConditionModel.from_unet3d(tiny_components.unet).eval()
+    x, t, text = _inputs()
+    with torch.no_grad():
+        before = model(x, t, text).sample
+        w = model.frame_time.weight
+        w.add_(torch.randn(w.shape, generator=torch.Generator().manual_seed(0)))
+        rows = model.frame_time(frame_embedding(x.shape[2], w.shape[1]))
+        assert not torch.allclose(rows[0], rows[1])  # each frame gets its own row
+        after = model(x, t, text).sample
+    change = (after - before).abs().mean(dim=(0, 1, 3, 4))
+    assert (change > 0).all() and not torch.allclose(change, change[0].expand_as(change))
+    model.frame_time.weight.grad = None
+    model(x, t, text).sample.square().mean().backward()
+    assert model.frame_time.weight.grad.abs().sum() > 0
+    assert {id(model.frame_time.weight), id(model.frame_time.bias)} <= {id(p) for p in model.text_temporal_parameters()}

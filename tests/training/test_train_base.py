@@ -263,7 +263,7 @@ def test_export_only_leaves_the_run_folder_untouched(tmp_path, capsys):
 
 def test_text_temporal_warm_start_resumes_and_exports(tmp_path):
     from customvid.models import load_components
-    from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
+    from customvid.models.temporal_text import FrameTimeUNet3DConditionModel, TextTemporalUNet3DConditionModel
 
     cfg = tiny_cfg()
     vae = train_vae(tmp_path / "a", cfg, progress=False)
@@ -284,3 +284,12 @@ def test_text_temporal_warm_start_resumes_and_exports(tmp_path):
     assert type(exported.unet) is TextTemporalUNet3DConditionModel
     with pytest.raises(CustomvidError, match="--temporal-text"):
         train_unet(tmp_path / "d", tiny_cfg(unet_steps=1, init_from=str(tmp_path / "tt")), vae_b, progress=False)
+    # a text-temporal model warm-starts a frame-time run (gaining the zero-output frame layer), not the reverse
+    frames_cfg = tiny_cfg(unet_steps=2, init_from=str(tmp_path / "tt"), frame_time=True)
+    unet_f, _, _ = train_unet(tmp_path / "e", frames_cfg, train_vae(tmp_path / "e", frames_cfg, progress=False),
+                              progress=False)
+    assert type(unet_f) is FrameTimeUNet3DConditionModel and unet_f.frame_time.weight.abs().sum() > 0
+    export_checkpoint(tmp_path / "e", frames_cfg, tmp_path / "ft")
+    with pytest.raises(CustomvidError, match="--frame-time"):
+        train_unet(tmp_path / "f", tiny_cfg(unet_steps=1, init_from=str(tmp_path / "ft"), temporal_text=True), vae_b,
+                   progress=False)

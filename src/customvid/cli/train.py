@@ -101,6 +101,13 @@ def register(sub) -> None:
         "--init-from model gains it and starts out computing exactly what it did)",
     )
     p.add_argument(
+        "--frame-time",
+        action="store_true",
+        default=None,
+        help="also add the frame index to every ResNet block's time embedding (zero-initialised; implies "
+        "--temporal-text)",
+    )
+    p.add_argument(
         "--timestep-bias",
         type=float,
         default=None,
@@ -152,6 +159,7 @@ def _run(args) -> int:
         "snr_weighting",
         "subject_weight",
         "temporal_text",
+        "frame_time",
         "text_lr",
         "timestep_bias",
     ):

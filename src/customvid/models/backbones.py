@@ -60,6 +60,7 @@ KIND_OF_CLASS = {  # UNet class name -> backbone kind
     "UNet3DConditionModel": "unet3d",
     "UNetMotionModel": "unet_motion",
     "TextTemporalUNet3DConditionModel": "unet3d",  # customvid.models.temporal_text: same layers, plus text in time
+    "FrameTimeUNet3DConditionModel": "unet3d",  # the same, plus the frame index in the time embedding
 }
 
 

@@ -243,12 +243,13 @@ def _load_embedded(folder: Path, dtype: torch.dtype) -> Components:
             f"{text.get('package')!r} (supported: {MINILM_PACKAGE})"
         )
     unet_class = _config_class(folder / "unet")
-    from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
+    from customvid.models.temporal_text import FrameTimeUNet3DConditionModel, TextTemporalUNet3DConditionModel
 
     unet_cls = {
         "UNet3DConditionModel": diffusers.UNet3DConditionModel,
         "UNetMotionModel": UNetMotionModel,
         "TextTemporalUNet3DConditionModel": TextTemporalUNet3DConditionModel,
+        "FrameTimeUNet3DConditionModel": FrameTimeUNet3DConditionModel,
     }.get(unet_class or "")
     if unet_cls is None:
         raise CustomvidError(

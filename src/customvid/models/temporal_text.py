@@ -12,6 +12,12 @@ Weight names of the stock model are kept (the wrapper is a subclass of the `proj
 under `<temporal transformer>.proj_in.text_attn.`. They are saved under a diffusers *variant* file name
 (`diffusion_pytorch_model.text_temporal.safetensors`) so that a stock `UNet3DConditionModel.from_pretrained` on the
 folder fails loudly (no default weights file) instead of silently dropping the text path.
+
+`FrameTimeUNet3DConditionModel` adds, on top, the frame index to the *spatial* path: a sinusoidal frame embedding
+through one zero-initialised Linear (`frame_time`) is added to the time embedding that every ResNet block reads
+(inside its `time_emb_proj`, same weight names). Why: the stock UNet3D is time-reversal equivariant to 2 % at
+t = 999 (BENCHMARKS.md, diagnosis 3) -- its spatial layers draw each frame without knowing which one it is -- so
+from pure noise it cannot place the subject left in frame 0 and right in frame 7 for "right" only.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import torch
 from diffusers import UNet3DConditionModel
 from diffusers.models.attention_processor import Attention
+from diffusers.models.resnet import ResnetBlock2D
 from torch import nn
 
 from customvid.errors import CustomvidError
@@ -68,6 +75,7 @@ class _TextContext:
     """The caption states of the current forward call, shared by the UNet and its temporal wrappers."""
 
     text: torch.Tensor | None = None
+    frame_temb: torch.Tensor | None = None  # [F, D] frame rows added to the time embedding (FrameTime model)
 
 
 class TextProjIn(nn.Linear):
@@ -87,8 +95,27 @@ class TextProjIn(nn.Linear):
         return self.text_attn(hidden, self.context.text.to(hidden.dtype))
 
 
+class FrameTimeProj(nn.Linear):
+    """A ResNet block's `time_emb_proj` whose input [B*F, D] also gets its frame's row (same weight names)."""
+
+    def __init__(self, linear: nn.Linear, context: _TextContext):
+        super().__init__(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        self.load_state_dict(linear.state_dict())
+        self.to(linear.weight.device, linear.weight.dtype)
+        self.context = context
+
+    def forward(self, temb: torch.Tensor) -> torch.Tensor:
+        rows = self.context.frame_temb
+        if rows is None:
+            raise CustomvidError("a frame-time layer ran outside FrameTimeUNet3DConditionModel.forward")
+        # the UNet repeats the time embedding per frame clip-major (row b * F + f), as `repeat` lays the rows out
+        return super().forward(temb + rows.repeat(len(temb) // len(rows), 1).to(temb.dtype))
+
+
 class TextTemporalUNet3DConditionModel(UNet3DConditionModel):
     """Same config and call as `UNet3DConditionModel`, plus caption cross-attention in every temporal transformer."""
+
+    NEW_TENSORS = (".text_attn.",)  # name parts of the tensors a stock model lacks
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -110,14 +137,15 @@ class TextTemporalUNet3DConditionModel(UNet3DConditionModel):
             self._text_context.text = None
 
     def text_temporal_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.named_parameters() if ".text_attn." in n]
+        """The new (zero-initialised) parameters, which train at their own rate."""
+        return [p for n, p in self.named_parameters() if any(k in n for k in self.NEW_TENSORS)]
 
     @classmethod
     def from_unet3d(cls, unet: UNet3DConditionModel) -> TextTemporalUNet3DConditionModel:
         """The stock model with the (zero-output) text path added: computes exactly what `unet` computes."""
         model = cls.from_config(unet.config)
         missing, unexpected = model.load_state_dict(unet.state_dict(), strict=False)
-        bad = [k for k in missing if ".text_attn." not in k] + list(unexpected)
+        bad = [k for k in missing if not any(n in k for n in cls.NEW_TENSORS)] + list(unexpected)
         if bad:
             raise CustomvidError(f"cannot convert the UNet: {len(bad)} tensors do not match (e.g. {bad[0]})")
         model.to(unet.device)
@@ -133,3 +161,29 @@ class TextTemporalUNet3DConditionModel(UNet3DConditionModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args: Any, **kwargs: Any):
         kwargs.setdefault("variant", VARIANT)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+
+class FrameTimeUNet3DConditionModel(TextTemporalUNet3DConditionModel):
+    """The text-temporal model plus the frame index in every ResNet block's time embedding (see the module doc)."""
+
+    NEW_TENSORS = (".text_attn.", "frame_time.")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        dim = self.time_embedding.linear_2.out_features
+        self.frame_time = nn.Linear(dim, dim)
+        nn.init.zeros_(self.frame_time.weight)  # starts adding nothing: a converted model is unchanged
+        nn.init.zeros_(self.frame_time.bias)
+        for module in list(self.modules()):
+            if isinstance(module, ResnetBlock2D) and module.time_emb_proj is not None:
+                module.time_emb_proj = FrameTimeProj(module.time_emb_proj, self._text_context)
+
+    __init__.__signature__ = inspect.signature(UNet3DConditionModel.__init__)
+
+    def forward(self, sample, timestep, encoder_hidden_states, *args, **kwargs):
+        w = self.frame_time.weight
+        self._text_context.frame_temb = self.frame_time(frame_embedding(sample.shape[2], w.shape[1], w.device, w.dtype))
+        try:
+            return super().forward(sample, timestep, encoder_hidden_states, *args, **kwargs)
+        finally:
+            self._text_context.frame_temb = None

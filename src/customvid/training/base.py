@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from customvid.errors import CustomvidError
 from customvid.io import write_json_atomic
-from customvid.models.temporal_text import TextTemporalUNet3DConditionModel
+from customvid.models.temporal_text import FrameTimeUNet3DConditionModel, TextTemporalUNet3DConditionModel
 from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
 from customvid.training.checkpoint import check_run_config, load_checkpoint, save_checkpoint
 from customvid.training.data import clip_batch, image_batch
@@ -93,6 +93,8 @@ class BaseTrainConfig:
     subject_weight: float = 1.0
     # caption cross-attention in every temporal transformer (customvid.models.temporal_text), trained at text_lr
     temporal_text: bool = False
+    # and the frame index in every ResNet block's time embedding (FrameTimeUNet3DConditionModel; implies the above)
+    frame_time: bool = False
     text_lr: float = 3e-4
     timestep_bias: float = 1.0  # k of customvid.training.timesteps: 1 uniform, > 1 more high-noise steps
     # "min_snr": min(SNR, g) / (SNR + 1) (Hang et al., v form); "min_snr_v": min(SNR + 1, g) / (SNR + 1), the same
@@ -121,6 +123,7 @@ ADDED_KEYS = {
     "decoder_lr": 3e-4,
     "subject_weight": 1.0,
     "temporal_text": False,
+    "frame_time": False,
     "text_lr": 3e-4,
     "timestep_bias": 1.0,
 }
@@ -163,22 +166,31 @@ def snr_weight(alpha_bar: torch.Tensor, gamma: float, kind: str) -> torch.Tensor
     raise CustomvidError(f"unknown snr_weighting {kind!r}; expected min_snr or min_snr_v")
 
 
+# UNet class -> the train-base flag that builds it (each adds zero-initialised layers to the one before)
+UNET_FLAGS = {FrameTimeUNet3DConditionModel: "--frame-time", TextTemporalUNet3DConditionModel: "--temporal-text"}
+
+
+def unet_class(cfg: BaseTrainConfig) -> type[UNet3DConditionModel]:
+    if cfg.frame_time:
+        return FrameTimeUNet3DConditionModel
+    return TextTemporalUNet3DConditionModel if cfg.temporal_text else UNet3DConditionModel
+
+
 def new_unet(cfg: BaseTrainConfig) -> UNet3DConditionModel:
-    """The recipe's UNet, randomly initialised (stock, or with the temporal text path)."""
-    config = unet_config(cfg.unet_channels, cfg.size // 4)
-    return TextTemporalUNet3DConditionModel(**config) if cfg.temporal_text else UNet3DConditionModel(**config)
+    """The recipe's UNet, randomly initialised (stock, or with the temporal text / frame-time layers)."""
+    return unet_class(cfg)(**unet_config(cfg.unet_channels, cfg.size // 4))
 
 
 def load_init_unet(folder: Path, cfg: BaseTrainConfig) -> UNet3DConditionModel:
-    """A shipped model's UNet for a warm start; a stock one gains the (zero-output) text path if the recipe has it."""
+    """A shipped model's UNet for a warm start; it gains the (zero-output) layers the recipe adds, never loses any."""
     folder = Path(folder) / "unet"
     name = json.loads((folder / "config.json").read_text()).get("_class_name")
-    if name == TextTemporalUNet3DConditionModel.__name__:
-        if not cfg.temporal_text:
-            raise CustomvidError(f"{folder} has temporal text layers; warm-start it with --temporal-text")
-        return TextTemporalUNet3DConditionModel.from_pretrained(folder, use_safetensors=True)
-    init = UNet3DConditionModel.from_pretrained(folder, use_safetensors=True)
-    return TextTemporalUNet3DConditionModel.from_unet3d(init) if cfg.temporal_text else init
+    saved = next((c for c in UNET_FLAGS if c.__name__ == name), UNet3DConditionModel)
+    wanted = unet_class(cfg)
+    if not issubclass(wanted, saved):
+        raise CustomvidError(f"{folder} has {name} layers; warm-start it with {UNET_FLAGS[saved]}")
+    init = saved.from_pretrained(folder, use_safetensors=True)
+    return init if wanted is saved else wanted.from_unet3d(init)
 
 
 def subject_loss_weight(masks: torch.Tensor, latent_size: int, weight: float) -> torch.Tensor:
@@ -191,7 +203,7 @@ def subject_loss_weight(masks: torch.Tensor, latent_size: int, weight: float) ->
 
 def _unet_optimizer(unet: UNet3DConditionModel, cfg: BaseTrainConfig) -> torch.optim.AdamW:
     # the new text-temporal layers start at zero and get their own (higher) rate; the rest fine-tunes gently
-    new = {id(p) for p in unet.text_temporal_parameters()} if cfg.temporal_text else set()
+    new = {id(p) for p in unet.text_temporal_parameters()} if hasattr(unet, "text_temporal_parameters") else set()
     groups = [
         {"params": [p for p in unet.parameters() if id(p) not in new], "base_lr": cfg.unet_lr},
         {"params": [p for p in unet.parameters() if id(p) in new], "base_lr": cfg.text_lr},
