@@ -290,6 +290,10 @@ def test_text_temporal_warm_start_resumes_and_exports(tmp_path):
                               progress=False)
     assert type(unet_f) is FrameTimeUNet3DConditionModel and unet_f.frame_time.weight.abs().sum() > 0
     export_checkpoint(tmp_path / "e", frames_cfg, tmp_path / "ft")
+    # --export-only without the recipe's flags exports the run as it was made
+    _check_run_config(tmp_path / "e", frames_cfg)  # what the CLI writes when it starts a run
+    assert main(["train-base", "--out", str(tmp_path / "e"), "--export", str(tmp_path / "ft2"), "--export-only"]) == 0
+    assert type(load_components(tmp_path / "ft2").unet) is FrameTimeUNet3DConditionModel
     with pytest.raises(CustomvidError, match="--frame-time"):
         train_unet(tmp_path / "f", tiny_cfg(unet_steps=1, init_from=str(tmp_path / "ft"), temporal_text=True), vae_b,
                    progress=False)

@@ -54,7 +54,10 @@ def register(sub) -> None:
         help="write the finished model folder here (default: the package's embedded model folder)",
     )
     p.add_argument(
-        "--export-only", action="store_true", help="export the latest checkpoint's EMA weights now, without training"
+        "--export-only",
+        action="store_true",
+        help="export the latest checkpoint's EMA weights now, without training (given no recipe flags: with the "
+        "run's own recipe from its config.json)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -146,8 +149,7 @@ def _run(args) -> int:
         train_vae,
     )
 
-    cfg = BaseTrainConfig(seed=args.seed)
-    for name in (
+    recipe = (
         "vae_steps",
         "decoder_steps",
         "unet_steps",
@@ -162,7 +164,14 @@ def _run(args) -> int:
         "frame_time",
         "text_lr",
         "timestep_bias",
-    ):
+    )
+    given = any(getattr(args, n) is not None for n in recipe) or args.init_from is not None or args.seed != 0
+    if args.export_only and not given and (args.out / "config.json").is_file():
+        # export a run as it was made, without repeating its flags
+        print(f"model written to {export_checkpoint(args.out, BaseTrainConfig.from_run(args.out), args.export)}")
+        return 0
+    cfg = BaseTrainConfig(seed=args.seed)
+    for name in recipe:
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     cfg.threads, cfg.workers = args.threads, args.workers

@@ -115,6 +115,13 @@ class BaseTrainConfig:
         d["unet_channels"] = list(self.unet_channels)
         return d
 
+    @classmethod
+    def from_run(cls, run_dir: Path) -> BaseTrainConfig:
+        """The recipe a run folder was made with (its config.json; keys newer than the run get ADDED_KEYS)."""
+        d = {**ADDED_KEYS, **json.loads((Path(run_dir) / "config.json").read_text())}
+        d["unet_channels"] = tuple(d["unet_channels"])
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
 
 # keys added to the recipe after runs existed, with the value those runs used (their config.json lacks the key)
 ADDED_KEYS = {
