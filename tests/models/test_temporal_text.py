@@ -83,8 +83,8 @@ def test_deepcopy_keeps_its_own_text_context(tiny_components):
 
 
 def test_frame_time_tells_the_frames_apart(tiny_components):
-    """The stock model on identical frames gives identical frames back except where the temporal layers see the
-    clip's ends; the frame-time layer makes every frame's output depend on its index, and it is trainable."""
+    """Once the frame-time layer is non-zero, each frame gets its own row and the output changes by a different
+    amount in each frame; the layer receives gradients and trains at the new layers' rate."""
     model = FrameTimeUNet3DConditionModel.from_unet3d(tiny_components.unet).eval()
     x, t, text = _inputs()
     with torch.no_grad():

@@ -97,11 +97,18 @@ def summarise(rows: list[dict]) -> dict:
 
 
 @torch.no_grad()
+def through_vae(vae, frames: np.ndarray) -> np.ndarray:
+    """uint8 frames [N, H, W, 3] encoded (posterior mean) and decoded by `vae`: what the VAE can reproduce."""
+    x = torch.from_numpy(frames).float().div(127.5).sub(1).movedim(-1, 1).to(vae.device, vae.dtype)
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+    return rec.float().clamp(-1, 1).add(1).mul(127.5).round().byte().movedim(1, -1).cpu().numpy()
+
+
+@torch.no_grad()
 def vae_roundtrip(components, n: int = 40, seed: int = 0) -> dict:
     """Probe accuracy on ground-truth clips passed through the model's VAE: the ceiling for generated videos."""
     from customvid.world import render_clip, sample_spec
 
-    vae = components.vae
     frames_n = components.default_frames
     h, w = components.default_size
     rows = []
@@ -109,9 +116,7 @@ def vae_roundtrip(components, n: int = 40, seed: int = 0) -> dict:
         split = "composition" if i % 4 == 3 else "train"
         spec = sample_spec(split, 10**6 + i, seed, frames=frames_n, width=w, height=h)
         clip = render_clip(spec)
-        x = torch.from_numpy(clip.frames).float().div(127.5).sub(1).movedim(-1, 1).to(vae.device, vae.dtype)
-        rec = vae.decode(vae.encode(x).latent_dist.mean).sample
-        rec = rec.float().clamp(-1, 1).add(1).mul(127.5).round().byte().movedim(1, -1).cpu().numpy()
+        rec = through_vae(components.vae, clip.frames)
         rows.append({"held_out": split == "composition", "motion_name": spec.motion, **score_video(rec, spec)})
     return summarise(rows)
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from customvid.benchmarks.base import through_vae
 from customvid.benchmarks.timing import interleaved_medians
 from customvid.world import vocab
 
@@ -166,10 +167,7 @@ def vae_ceiling(components, subject_name: str, n: int = 8, seed: int = 0) -> dic
     rows = []
     for motion, background in bench_prompts(subject_name, n):
         spec = build_spec(subject, motion, background, rng, frames=components.default_frames)
-        x = torch.from_numpy(render_clip(spec).frames).float().div(127.5).sub(1).movedim(-1, 1).to(vae.device)
-        rec = vae.decode(vae.encode(x).latent_dist.mean).sample
-        frames = rec.float().clamp(-1, 1).add(1).mul(127.5).round().byte().movedim(1, -1).cpu().numpy()
-        r = score(frames, subject, background, motion)
+        r = score(through_vae(vae, render_clip(spec).frames), subject, background, motion)
         r.pop("centres"), r.pop("read")
         rows.append(r)
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
+from customvid.benchmarks.base import through_vae
 from customvid.benchmarks.subject import score, vae_ceiling
 
 
@@ -214,14 +214,10 @@ def run_zeroshot_bench(components_factory, folder: Path | None, subjects: list[s
                          "compare": {k: str(v) for k, v in (compare or {}).items()}}}
 
 
-@torch.no_grad()
 def reference_roundtrip_distance(components, case: dict) -> float:
     """colour dist of the reference image after a round trip through the model's VAE (same mask)."""
-    vae = components.vae
-    x = torch.from_numpy(case["image"]).float().div(127.5).sub(1).permute(2, 0, 1)[None].to(vae.device, vae.dtype)
-    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
-    image = rec.float().clamp(-1, 1).add(1).mul(127.5).round().byte()[0].permute(1, 2, 0).cpu().numpy()
-    return mean_colour_distance(image[None], case["mask"][None], case["ref_colour"])
+    image = through_vae(components.vae, case["image"][None])
+    return mean_colour_distance(image, case["mask"][None], case["ref_colour"])
 
 
 def _mean(values) -> float:

@@ -78,15 +78,22 @@ class _TextContext:
     frame_temb: torch.Tensor | None = None  # [F, D] frame rows added to the time embedding (FrameTime model)
 
 
-class TextProjIn(nn.Linear):
-    """A temporal transformer's `proj_in` followed by `FrameTextAttention` (same weight names as the Linear)."""
+class _ContextLinear(nn.Linear):
+    """A copy of `linear` (same weights, same names) that can read the UNet's per-call context."""
 
-    def __init__(self, linear: nn.Linear, text_dim: int, context: _TextContext):
+    def __init__(self, linear: nn.Linear, context: _TextContext):
         super().__init__(linear.in_features, linear.out_features, bias=linear.bias is not None)
         self.load_state_dict(linear.state_dict())
         self.to(linear.weight.device, linear.weight.dtype)
-        self.text_attn = FrameTextAttention(linear.out_features, text_dim).to(linear.weight.device)
         self.context = context
+
+
+class TextProjIn(_ContextLinear):
+    """A temporal transformer's `proj_in` followed by `FrameTextAttention` (same weight names as the Linear)."""
+
+    def __init__(self, linear: nn.Linear, text_dim: int, context: _TextContext):
+        super().__init__(linear, context)
+        self.text_attn = FrameTextAttention(linear.out_features, text_dim).to(linear.weight.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = super().forward(x)
@@ -95,14 +102,8 @@ class TextProjIn(nn.Linear):
         return self.text_attn(hidden, self.context.text.to(hidden.dtype))
 
 
-class FrameTimeProj(nn.Linear):
+class FrameTimeProj(_ContextLinear):
     """A ResNet block's `time_emb_proj` whose input [B*F, D] also gets its frame's row (same weight names)."""
-
-    def __init__(self, linear: nn.Linear, context: _TextContext):
-        super().__init__(linear.in_features, linear.out_features, bias=linear.bias is not None)
-        self.load_state_dict(linear.state_dict())
-        self.to(linear.weight.device, linear.weight.dtype)
-        self.context = context
 
     def forward(self, temb: torch.Tensor) -> torch.Tensor:
         rows = self.context.frame_temb
