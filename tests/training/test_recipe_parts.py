@@ -29,3 +29,43 @@ def test_timestep_bias():
     assert abs((biased >= 800).float().mean().item() - 0.2 ** (1 / 3)) < 0.02
     with pytest.raises(CustomvidError):
         sample_timesteps(1, 1000, g, 0.0)
+
+
+def test_same_caption_specs_keep_the_meaning_and_vary_the_rest():
+    from customvid.training.data import clip_batch, same_caption_clips, same_caption_specs
+    from customvid.world import sample_spec
+
+    own = sample_spec("train", 3 * 4 + 1, 0, frames=4, width=32, height=32)
+    specs = same_caption_specs(3, 1, 4, 0, 4, 32, 3)
+    assert all((s.subject, s.motion, s.background) == (own.subject, own.motion, own.background) for s in specs)
+    assert len({s.offset for s in specs} | {own.offset}) == 4
+    clips = same_caption_clips(3, 1, 4, 0, 4, 32, 3)
+    assert clips.shape == (3, 3, 4, 32, 32)
+    assert torch.equal(clips, same_caption_clips(3, 1, 4, 0, 4, 32, 3))
+    assert not torch.equal(clips[0], clip_batch(3, 4, 0, 4, 32)[0][1])
+
+
+def test_stable_target_is_the_own_clip_at_low_noise_and_the_mean_at_the_top():
+    from diffusers import DDPMScheduler
+
+    from customvid.training.base import scheduler_config
+    from customvid.training.stable_target import stable_velocity_shift, stable_x0
+
+    sched = DDPMScheduler(**scheduler_config())
+    g = torch.Generator().manual_seed(0)
+    own, refs, eps = torch.randn(4, 2, 8, 8, generator=g), torch.randn(5, 4, 2, 8, 8, generator=g), torch.randn(
+        4, 2, 8, 8, generator=g
+    )
+    for t, expected, tol in ((100, own, 1e-5), (999, torch.cat([own[None], refs]).mean(0), 1e-2)):
+        a = sched.alphas_cumprod[t]
+        noisy = sched.add_noise(own, eps, torch.tensor(t))
+        x0 = stable_x0(noisy, own, refs, a)
+        torch.testing.assert_close(x0, expected, atol=tol, rtol=0)
+        # the shifted target is the v-target of x0 at the same noisy sample
+        v = sched.get_velocity(own, eps, torch.tensor(t)) + stable_velocity_shift(own, x0, a)
+        eps0 = (noisy - a.sqrt() * x0) / (1 - a).sqrt()
+        torch.testing.assert_close(v, sched.get_velocity(x0, eps0, torch.tensor(t)), atol=1e-4, rtol=1e-4)
+    # in between, the weights favour the reference nearest the noisy sample
+    a = sched.alphas_cumprod[900]
+    noisy = a.sqrt() * refs[2] + (1 - a).sqrt() * 0.01 * eps
+    assert (stable_x0(noisy, own, refs, a) - refs[2]).abs().max() < 1e-3

@@ -297,3 +297,18 @@ def test_text_temporal_warm_start_resumes_and_exports(tmp_path):
     with pytest.raises(CustomvidError, match="--frame-time"):
         train_unet(tmp_path / "f", tiny_cfg(unet_steps=1, init_from=str(tmp_path / "ft"), temporal_text=True), vae_b,
                    progress=False)
+
+
+def test_stable_targets_change_training_only_where_a_sample_qualifies(tmp_path):
+    cfg = tiny_cfg(unet_steps=2, timestep_bias=3.0)
+    vae = train_vae(tmp_path / "vae", cfg, progress=False)
+
+    def trained(name: str, **kw):
+        unet, _, _ = train_unet(tmp_path / name, tiny_cfg(unet_steps=2, timestep_bias=3.0, **kw), vae, progress=False)
+        return unet.state_dict()
+
+    plain = trained("plain")
+    nobody = trained("nobody", reference_clips=2, reference_min_t=1000)  # no timestep reaches 1000
+    everyone = trained("everyone", reference_clips=2, reference_min_t=0)
+    assert all(torch.equal(plain[k], nobody[k]) for k in plain)
+    assert any(not torch.equal(plain[k], everyone[k]) for k in plain)

@@ -116,6 +116,19 @@ def register(sub) -> None:
         default=None,
         help="k > 1 draws more high-noise training steps, t = T(1 - u^k) (default 1: uniform)",
     )
+    p.add_argument(
+        "--reference-clips",
+        type=_non_negative,
+        default=None,
+        help="stable targets: captioned steps at t >= --reference-min-t average their v-target over this many "
+        "more clips of the same caption, posterior-weighted (Xu et al. 2023; default 0: off)",
+    )
+    p.add_argument(
+        "--reference-min-t",
+        type=_non_negative,
+        default=None,
+        help="lowest timestep that gets a stable target (default 950; below it the weights pick the own clip)",
+    )
     p.add_argument("--text-lr", type=float, default=None, help="peak lr of the temporal text layers (default 3e-4)")
     p.add_argument(
         "--sample-every",
@@ -164,6 +177,8 @@ def _run(args) -> int:
         "frame_time",
         "text_lr",
         "timestep_bias",
+        "reference_clips",
+        "reference_min_t",
     )
     given = any(getattr(args, n) is not None for n in recipe) or args.init_from is not None or args.seed != 0
     if args.export_only and not given and (args.out / "config.json").is_file():

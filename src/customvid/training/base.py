@@ -21,7 +21,8 @@ from customvid.io import write_json_atomic
 from customvid.models.temporal_text import FrameTimeUNet3DConditionModel, TextTemporalUNet3DConditionModel
 from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
 from customvid.training.checkpoint import check_run_config, load_checkpoint, save_checkpoint
-from customvid.training.data import clip_batch, image_batch
+from customvid.training.data import clip_batch, image_batch, same_caption_clips
+from customvid.training.stable_target import stable_velocity_shift, stable_x0
 from customvid.training.timesteps import sample_timesteps
 
 
@@ -97,6 +98,10 @@ class BaseTrainConfig:
     frame_time: bool = False
     text_lr: float = 3e-4
     timestep_bias: float = 1.0  # k of customvid.training.timesteps: 1 uniform, > 1 more high-noise steps
+    # stable targets (customvid.training.stable_target): captioned samples drawn at t >= reference_min_t get their
+    # v-target from a weighted average over themselves and this many more clips of the same caption (0: off)
+    reference_clips: int = 0
+    reference_min_t: int = 950
     # "min_snr": min(SNR, g) / (SNR + 1) (Hang et al., v form); "min_snr_v": min(SNR + 1, g) / (SNR + 1), the same
     # cap on easy low-noise steps but full weight on high-noise steps, where a clip's layout and motion are decided
     snr_weighting: str = "min_snr_v"
@@ -133,6 +138,8 @@ ADDED_KEYS = {
     "frame_time": False,
     "text_lr": 3e-4,
     "timestep_bias": 1.0,
+    "reference_clips": 0,
+    "reference_min_t": 950,
 }
 # settings that change how a run is driven, not what it learns: they may differ between a run and its resumption
 OPERATIONAL = (
@@ -391,6 +398,22 @@ def _batches(start: int, cfg: BaseTrainConfig):
     return iter(loader)
 
 
+def _stable_targets(target, noisy, latents, t, dropped, step, cfg: BaseTrainConfig, vae, alphas_cumprod):
+    """The batch's v-targets with the noisiest captioned samples' replaced by stable targets (an uncaptioned
+    sample's reference set would be the whole world; those keep their own target)."""
+    chosen = [j for j in range(len(t)) if int(t[j]) >= cfg.reference_min_t and not bool(dropped[j])]
+    if not chosen:
+        return target
+    n = cfg.reference_clips
+    clips = torch.cat([same_caption_clips(step, j, cfg.unet_batch, cfg.seed, cfg.frames, cfg.size, n) for j in chosen])
+    refs = encode_clips(vae, clips.to(latents.device)).unflatten(0, (len(chosen), n))
+    target = target.clone()
+    for k, j in enumerate(chosen):
+        a = alphas_cumprod[t[j]]
+        target[j] += stable_velocity_shift(latents[j], stable_x0(noisy[j], latents[j], refs[k], a), a)
+    return target
+
+
 def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress: bool = True):
     run_dir = Path(run_dir) / "unet"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -440,6 +463,8 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
             t = t.to(device)
             noisy = scheduler.add_noise(latents, noise, t)
             target = scheduler.get_velocity(latents, noise, t)
+            if cfg.reference_clips:
+                target = _stable_targets(target, noisy, latents, t, drop, step, cfg, vae, alphas_cumprod)
             pred = unet(noisy, t, encoder_hidden_states=text).sample
 
             weight = snr_weight(alphas_cumprod[t], cfg.min_snr_gamma, cfg.snr_weighting)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from customvid.world import make_caption, render_clip, sample_spec
+from customvid.world.splits import build_spec
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -30,6 +31,20 @@ def clip_batch(
         masks.append(torch.from_numpy(clip.masks))
         captions.append(make_caption(spec.subject, spec.motion, spec.background, rng))
     return torch.stack(videos), captions, torch.stack(masks)
+
+
+def same_caption_specs(step: int, j: int, batch_size: int, seed: int, frames: int, size: int, n: int) -> list:
+    """n more clip specs of what sample j of clip_batch(step) shows (same subject, motion and background: the same
+    caption's meaning), each with its own size, speed and placement; a pure function of its arguments."""
+    index = step * batch_size + j
+    spec = sample_spec("train", index, seed, frames=frames, width=size, height=size)
+    rng = np.random.default_rng([seed, 11, index])
+    return [build_spec(spec.subject, spec.motion, spec.background, rng, frames, size, size) for _ in range(n)]
+
+
+def same_caption_clips(*args) -> torch.Tensor:
+    """[n, 3, F, H, W] renders of same_caption_specs(*args)."""
+    return torch.stack([frames_to_tensor(render_clip(s).frames).movedim(0, 1) for s in same_caption_specs(*args)])
 
 
 def image_batch(step: int, batch_size: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
