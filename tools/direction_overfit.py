@@ -3,8 +3,9 @@
 From a model folder's UNet (converted to the frame-time architecture, whose new layers start at zero), train on the
 top of the noise schedule only (t in [985, 999], where x_t is pure noise and the best prediction is the mean clip of
 the caption) for 4 captions, "a red circle moving {left,right,up,down} on a black background", batch 8, the recipe's
-rates (3e-5, new layers 3e-4). Two arms from the same start and the same draws: target = the caption's mean latent
-over 200 rendered clips ("mean"), or one rendered clip, the usual target ("one clip"). Every 100 steps the
+rates (3e-5, new layers 3e-4). Arms from the same start and the same draws: target = the caption's mean latent
+over 200 rendered clips ("mean"), one rendered clip, the usual target ("one clip"), or the mean of 9 rendered clips
+("9 clips": what `train-base --reference-clips 8` gives at the top, where its weights are uniform). Every 100 steps the
 x0-prediction at t = 999 (conditional, 8 noises per caption) is decoded and its redness centroid's last-minus-first
 displacement projected on the asked direction ("response", px of 64; the data's mean clip: ~27 px).
 
@@ -56,7 +57,7 @@ def response(c, unet, text, a999) -> float:
     return float(np.mean([disp[i] @ np.array(u) for i, u in enumerate(UNIT.values())]))
 
 
-def main(folder: str, steps: int, arms=("mean", "one clip"), save: str | None = None) -> None:
+def main(folder: str, steps: int, arms=("mean", "one clip", "9 clips"), save: str | None = None) -> None:
     torch.manual_seed(0)  # dropout in the temporal convs draws from torch's global generator
     c = load_components(None if folder == "embedded" else folder)
     start = c.unet
@@ -78,12 +79,12 @@ def main(folder: str, steps: int, arms=("mean", "one clip"), save: str | None = 
         curve = {0: round(response(c, unet, text, a[999]), 2)}
         for step in range(1, steps + 1):
             which = torch.randint(0, 4, (8,), generator=gen)
-            pick = torch.randint(0, CLIPS, (8,), generator=gen)
+            pick = torch.randint(0, CLIPS, (8, 9), generator=gen)
             t = torch.randint(985, 1000, (8,), generator=gen)
             noise = torch.randn((8, *means.shape[1:]), generator=gen)
             ab = a[t].view(-1, 1, 1, 1, 1)
-            one = [pools[w][p] for w, p in zip(which, pick, strict=True)]
-            clean = means[which] if arm == "mean" else torch.stack(one)
+            draws = torch.stack([pools[w][p] for w, p in zip(which, pick, strict=True)])  # [8, 9, ...]
+            clean = {"mean": means[which], "one clip": draws[:, 0], "9 clips": draws.mean(1)}[arm]
             noisy = ab.sqrt() * clean + (1 - ab).sqrt() * noise
             target = (ab.sqrt() * noisy - clean) / (1 - ab).sqrt()
             loss = F.mse_loss(unet(noisy, t, encoder_hidden_states=text[which]).sample, target)
@@ -108,6 +109,7 @@ if __name__ == "__main__":
     p.add_argument("threads", nargs="?", type=int, default=2)
     p.add_argument("--mean-only", action="store_true")
     p.add_argument("--save")
+    p.add_argument("--arms", nargs="+", default=["mean", "one clip", "9 clips"])
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    main(a.model, a.steps, ("mean",) if a.mean_only else ("mean", "one clip"), a.save)
+    main(a.model, a.steps, ("mean",) if a.mean_only else a.arms, a.save)
