@@ -399,8 +399,8 @@ def _batches(start: int, cfg: BaseTrainConfig):
 
 
 def _stable_targets(target, noisy, latents, t, dropped, step, cfg: BaseTrainConfig, vae, alphas_cumprod):
-    """The batch's v-targets with the noisiest captioned samples' replaced by stable targets (an uncaptioned
-    sample's reference set would be the whole world; those keep their own target)."""
+    """The batch's v-targets, those of its noisiest captioned samples replaced by stable targets (an uncaptioned
+    sample's reference set would be the whole world, so it keeps its own target)."""
     chosen = [j for j in range(len(t)) if int(t[j]) >= cfg.reference_min_t and not bool(dropped[j])]
     if not chosen:
         return target
