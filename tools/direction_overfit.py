@@ -28,8 +28,8 @@ from customvid.models.components import load_components, save_embedded
 from customvid.models.temporal_text import FrameTimeUNet3DConditionModel
 from customvid.sampling.pipeline import decode_latents
 from customvid.training.base import encode_clips
-from customvid.training.data import frames_to_tensor
-from customvid.world import make_caption, render_clip
+from customvid.training.data import render_clips
+from customvid.world import make_caption
 from customvid.world.splits import build_spec
 
 sys.path.insert(0, "tools")
@@ -40,8 +40,7 @@ CLIPS = 200
 
 def caption_clips(direction: str, frames: int, n: int, seed: int) -> torch.Tensor:
     rng = np.random.default_rng([seed, list(UNIT).index(direction)])
-    specs = [build_spec(SUBJECT, direction, "black", rng, frames=frames) for _ in range(n)]
-    return torch.stack([frames_to_tensor(render_clip(s).frames).movedim(0, 1) for s in specs])
+    return render_clips([build_spec(SUBJECT, direction, "black", rng, frames=frames) for _ in range(n)])
 
 
 @torch.no_grad()

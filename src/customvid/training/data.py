@@ -42,9 +42,14 @@ def same_caption_specs(step: int, j: int, batch_size: int, seed: int, frames: in
     return [build_spec(spec.subject, spec.motion, spec.background, rng, frames, size, size) for _ in range(n)]
 
 
+def render_clips(specs) -> torch.Tensor:
+    """[n, 3, F, H, W] renders of n clip specs, in [-1, 1]."""
+    return torch.stack([frames_to_tensor(render_clip(s).frames).movedim(0, 1) for s in specs])
+
+
 def same_caption_clips(*args) -> torch.Tensor:
     """[n, 3, F, H, W] renders of same_caption_specs(*args)."""
-    return torch.stack([frames_to_tensor(render_clip(s).frames).movedim(0, 1) for s in same_caption_specs(*args)])
+    return render_clips(same_caption_specs(*args))
 
 
 def image_batch(step: int, batch_size: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
