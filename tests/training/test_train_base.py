@@ -312,3 +312,8 @@ def test_stable_targets_change_training_only_where_a_sample_qualifies(tmp_path):
     everyone = trained("everyone", reference_clips=2, reference_min_t=0)
     assert all(torch.equal(plain[k], nobody[k]) for k in plain)
     assert any(not torch.equal(plain[k], everyone[k]) for k in plain)
+    # references rendered ahead in worker processes (all samples) train exactly as those rendered in the trainer
+    # (the chosen samples only), also where only some samples qualify
+    for min_t, here in ((0, everyone), (500, trained("some", reference_clips=2, reference_min_t=500))):
+        ahead = trained(f"workers{min_t}", reference_clips=2, reference_min_t=min_t, workers=1)
+        assert all(torch.equal(here[k], ahead[k]) for k in here)

@@ -21,7 +21,7 @@ from customvid.io import write_json_atomic
 from customvid.models.temporal_text import FrameTimeUNet3DConditionModel, TextTemporalUNet3DConditionModel
 from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
 from customvid.training.checkpoint import check_run_config, load_checkpoint, save_checkpoint
-from customvid.training.data import clip_batch, image_batch, same_caption_clips
+from customvid.training.data import clip_batch, frames_to_clips, image_batch, same_caption_frames
 from customvid.training.stable_target import stable_velocity_shift, stable_x0
 from customvid.training.timesteps import sample_timesteps
 
@@ -370,8 +370,15 @@ class _StepBatches(torch.utils.data.Dataset):
         return max(0, self.cfg.unet_steps - self.start)
 
     def __getitem__(self, i: int):
-        c = self.cfg
-        return clip_batch(self.start + i, c.unet_batch, c.seed, c.frames, c.size)
+        c, step = self.cfg, self.start + i
+        refs = None
+        if c.reference_clips and c.workers:
+            # Which samples need stable targets depends on t, drawn in the trainer; workers render every sample's
+            # references (uint8, cheap to pass) so the trainer's step does not wait on rendering. Without workers
+            # the trainer renders only the ones it needs; both give the same clips.
+            args = (c.unet_batch, c.seed, c.frames, c.size, c.reference_clips)
+            refs = torch.stack([same_caption_frames(step, j, *args) for j in range(c.unet_batch)])
+        return (*clip_batch(step, c.unet_batch, c.seed, c.frames, c.size), refs)
 
 
 def _init_worker(_worker_id: int) -> None:
@@ -391,21 +398,25 @@ def _batches(start: int, cfg: BaseTrainConfig):
         data,
         batch_size=None,
         num_workers=cfg.workers,
-        prefetch_factor=4,
+        prefetch_factor=2 if cfg.reference_clips else 4,  # references: ~2x a batch's shared memory per batch
         worker_init_fn=_init_worker,
         generator=torch.Generator().manual_seed(0),
     )
     return iter(loader)
 
 
-def _stable_targets(target, noisy, latents, t, dropped, step, cfg: BaseTrainConfig, vae, alphas_cumprod):
+def _stable_targets(target, noisy, latents, t, dropped, step, cfg: BaseTrainConfig, vae, alphas_cumprod, rendered):
     """The batch's v-targets, those of its noisiest captioned samples replaced by stable targets (an uncaptioned
-    sample's reference set would be the whole world, so it keeps its own target)."""
+    sample's reference set would be the whole world, so it keeps its own target). `rendered`: every sample's
+    reference frames from the workers, or None to render the chosen ones here."""
     chosen = [j for j in range(len(t)) if int(t[j]) >= cfg.reference_min_t and not bool(dropped[j])]
     if not chosen:
         return target
     n = cfg.reference_clips
-    clips = torch.cat([same_caption_clips(step, j, cfg.unet_batch, cfg.seed, cfg.frames, cfg.size, n) for j in chosen])
+    if rendered is None:
+        args = (cfg.unet_batch, cfg.seed, cfg.frames, cfg.size, n)
+        rendered = {j: same_caption_frames(step, j, *args) for j in chosen}
+    clips = frames_to_clips(torch.cat([rendered[j] for j in chosen]))
     refs = encode_clips(vae, clips.to(latents.device)).unflatten(0, (len(chosen), n))
     target = target.clone()
     for k, j in enumerate(chosen):
@@ -450,7 +461,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, g["base_lr"], cfg.warmup, cfg.unet_steps)
             lr = opt.param_groups[0]["lr"]
-            clips, captions, masks = next(batches)
+            clips, captions, masks, rendered_refs = next(batches)
             latents = encode_clips(vae, clips.to(device))
             # caption dropout decided by the saved generator, so resumed runs drop the same captions
             drop = torch.rand(len(captions), generator=gen) < cfg.caption_dropout
@@ -464,7 +475,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
             noisy = scheduler.add_noise(latents, noise, t)
             target = scheduler.get_velocity(latents, noise, t)
             if cfg.reference_clips:
-                target = _stable_targets(target, noisy, latents, t, drop, step, cfg, vae, alphas_cumprod)
+                target = _stable_targets(target, noisy, latents, t, drop, step, cfg, vae, alphas_cumprod, rendered_refs)
             pred = unet(noisy, t, encoder_hidden_states=text).sample
 
             weight = snr_weight(alphas_cumprod[t], cfg.min_snr_gamma, cfg.snr_weighting)

@@ -10,9 +10,10 @@ from customvid.world import make_caption, render_clip, sample_spec
 from customvid.world.splits import build_spec
 
 
-def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+def frames_to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
+    x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(frames))
+    x = x.float().div(127.5).sub(1.0)
     return x.movedim(-1, -3)
 
 
@@ -42,14 +43,30 @@ def same_caption_specs(step: int, j: int, batch_size: int, seed: int, frames: in
     return [build_spec(spec.subject, spec.motion, spec.background, rng, frames, size, size) for _ in range(n)]
 
 
+def render_frames(specs) -> torch.Tensor:
+    """uint8 [n, F, H, W, 3] renders of n clip specs (a quarter of the float clips' size, for passing between
+    processes)."""
+    return torch.stack([torch.from_numpy(render_clip(s).frames) for s in specs])
+
+
+def frames_to_clips(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., n, F, H, W, 3] -> [..., n, 3, F, H, W] in [-1, 1]."""
+    return frames_to_tensor(frames).movedim(-4, -3)
+
+
 def render_clips(specs) -> torch.Tensor:
     """[n, 3, F, H, W] renders of n clip specs, in [-1, 1]."""
-    return torch.stack([frames_to_tensor(render_clip(s).frames).movedim(0, 1) for s in specs])
+    return frames_to_clips(render_frames(specs))
+
+
+def same_caption_frames(*args) -> torch.Tensor:
+    """uint8 [n, F, H, W, 3] renders of same_caption_specs(*args)."""
+    return render_frames(same_caption_specs(*args))
 
 
 def same_caption_clips(*args) -> torch.Tensor:
     """[n, 3, F, H, W] renders of same_caption_specs(*args)."""
-    return render_clips(same_caption_specs(*args))
+    return frames_to_clips(same_caption_frames(*args))
 
 
 def image_batch(step: int, batch_size: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
