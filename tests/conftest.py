@@ -34,6 +34,13 @@ def tiny_components() -> Components:
 
 
 @pytest.fixture(scope="session")
+def tiny_frame_time_components() -> Components:
+    """The same in the frame-time architecture of the embedded model (caption cross-attention in the temporal
+    transformers, frame index in the time embedding; new layers non-zero)."""
+    return tiny_models.tiny_components("unet3d_frame_time")
+
+
+@pytest.fixture(scope="session")
 def tiny_motion_components() -> Components:
     """The same with a tiny SD-style UNet + MotionAdapter merged into a UNetMotionModel."""
     return tiny_models.tiny_components("unet_motion")

@@ -51,7 +51,7 @@ CONDITIONS = {"zeroshot": _zeroshot_condition}
 # full tuning moves every tuned tensor by ~lr in Adam's first step: it needs a full fine-tune's rate, not a LoRA's
 LEARNING_RATES = {"motion": 1e-4, "motion/no_token": 1e-4}
 PROMPT = "a <tst> circle moving left on a black background"
-BACKBONES = ["unet3d", "unet_motion"]
+BACKBONES = ["unet3d", "unet3d_frame_time", "unet_motion"]
 
 
 def test_every_method_has_a_case():
@@ -59,8 +59,9 @@ def test_every_method_has_a_case():
 
 
 @pytest.fixture
-def model(request, tiny_components, tiny_motion_components, fresh_unet):
-    base = {"unet3d": tiny_components, "unet_motion": tiny_motion_components}[request.param]
+def model(request, tiny_components, tiny_frame_time_components, tiny_motion_components, fresh_unet):
+    base = {"unet3d": tiny_components, "unet3d_frame_time": tiny_frame_time_components,
+            "unet_motion": tiny_motion_components}[request.param]
     components = fresh_unet(base)
     components = dataclasses.replace(
         components, text_encoder=__import__("copy").deepcopy(base.text_encoder), adapters=[], token_pieces={}

@@ -57,6 +57,19 @@ def tiny_unet3d(cross_attention_dim: int = 384, seed: int = 0) -> UNet3DConditio
     )
 
 
+def tiny_unet3d_frame_time(cross_attention_dim: int = 384, seed: int = 0) -> UNet3DConditionModel:
+    """The tiny UNet3D in the frame-time architecture (`train-base --frame-time`, what the embedded model is trained
+    with), its new layers set non-zero so that code which ignores them shows it."""
+    from customvid.models.temporal_text import FrameTimeUNet3DConditionModel
+
+    unet = FrameTimeUNet3DConditionModel.from_unet3d(tiny_unet3d(cross_attention_dim, seed))
+    g = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        for param in unet.text_temporal_parameters():
+            param.copy_(0.05 * torch.randn(param.shape, generator=g))
+    return unet
+
+
 def tiny_unet2d(cross_attention_dim: int = 384, seed: int = 0) -> UNet2DConditionModel:
     return _seeded(
         seed,
@@ -124,7 +137,7 @@ def tiny_unet_motion(cross_attention_dim: int = 384, seed: int = 0) -> UNetMotio
 
 def tiny_components(kind: str = "unet3d", frames: int = 8, fps: float = 4.0) -> Components:
     """MiniLM-conditioned tiny components (random UNet/VAE, v-prediction DDPM config), 64x64 px, eval mode."""
-    builders = {"unet3d": tiny_unet3d, "unet_motion": tiny_unet_motion}
+    builders = {"unet3d": tiny_unet3d, "unet3d_frame_time": tiny_unet3d_frame_time, "unet_motion": tiny_unet_motion}
     if kind not in builders:
         raise CustomvidError(f"unknown backbone kind {kind!r}; expected one of {sorted(builders)}")
     unet = builders[kind]().eval()

@@ -39,7 +39,11 @@ class MotionAdapter(Adapter):
                 layers = [n for n in layers if not re.search(r"\.proj_(in|out)$", n)]
             if self.config.params == "temporal+kv":
                 layers += self._kv_layers(unet)
-            return [n.replace(".base_layer", "") for n in layers if ".lora_" not in n]
+            names = [n.replace(".base_layer", "") for n in layers if ".lora_" not in n]
+            # peft cannot wrap a layer inside one it wraps: the frame-time model's proj_in holds its caption
+            # attention (`proj_in.text_attn.*`); proj_in gets the LoRA as in a stock model, the attention stays
+            # as it is (full tuning trains it with the rest of the temporal parameters)
+            return [n for n in names if not any(n.startswith(m + ".") for m in names)]
         names = temporal_parameters(unet)
         if self.config.params == "temporal+kv":
             for layer in self._kv_layers(unet):
