@@ -317,3 +317,22 @@ def test_stable_targets_change_training_only_where_a_sample_qualifies(tmp_path):
     for min_t, here in ((0, everyone), (500, trained("some", reference_clips=2, reference_min_t=500))):
         ahead = trained(f"workers{min_t}", reference_clips=2, reference_min_t=min_t, workers=1)
         assert all(torch.equal(here[k], ahead[k]) for k in here)
+
+
+def test_stop_at_splits_a_run_without_changing_its_schedule(tmp_path):
+    cfg = tiny_cfg(unet_steps=6, checkpoint_every=5)
+    vae = train_vae(tmp_path / "vae", cfg, progress=False)
+    straight, _, _ = train_unet(tmp_path / "straight", cfg, vae, progress=False)
+    _, _, step = train_unet(tmp_path / "split", cfg, vae, progress=False, stop_at=4)  # checkpoints at 4, not 5
+    assert step == 4 and json.loads((tmp_path / "split/unet/checkpoint/step.json").read_text())["step"] == 4
+    split, _, step = train_unet(tmp_path / "split", cfg, vae, progress=False)
+    assert step == 6
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), split.state_dict().values(),
+                                                 strict=True))
+    # what it replaces: a shorter --unet-steps first gives another learning-rate curve, so other weights
+    train_unet(tmp_path / "short", tiny_cfg(unet_steps=4, checkpoint_every=5), vae, progress=False)
+    other, _, _ = train_unet(tmp_path / "short", cfg, vae, progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(straight.state_dict().values(), other.state_dict().values(),
+                                                     strict=True))
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "split/unet_log.jsonl").read_text().splitlines()]
+    assert lrs == [json.loads(line)["lr"] for line in (tmp_path / "straight/unet_log.jsonl").read_text().splitlines()]

@@ -79,6 +79,13 @@ def register(sub) -> None:
         default=None,
         help="UNet steps (default 10000); 0 with --init-from keeps that model's UNet, e.g. to fine-tune its decoder",
     )
+    p.add_argument(
+        "--stop-at",
+        type=_positive,
+        default=None,
+        help="stop (checkpoint and export) after UNet step N; the learning rate still follows --unet-steps, so a "
+        "run split over sessions or time-limited calls keeps one schedule",
+    )
     p.add_argument("--unet-batch", type=_positive, default=None)
     p.add_argument("--unet-lr", type=float, default=None, help="peak UNet learning rate (default 3e-4)")
     p.add_argument("--unet-channels", type=_channels, default=None, help="UNet widths, e.g. 32,64,128")
@@ -215,7 +222,7 @@ def _run(args) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     vae = train_vae(args.out, cfg, progress=not args.no_progress)
     vae = finetune_decoder(args.out, cfg, vae, progress=not args.no_progress)
-    unet, scheduler, step = train_unet(args.out, cfg, vae, progress=not args.no_progress)
+    unet, scheduler, step = train_unet(args.out, cfg, vae, progress=not args.no_progress, stop_at=args.stop_at)
     dest = export_embedded(args.export, unet, vae, scheduler, cfg, step, args.out)
     print(f"model written to {dest}")
     return 0

@@ -425,7 +425,9 @@ def _stable_targets(target, noisy, latents, t, dropped, step, cfg: BaseTrainConf
     return target
 
 
-def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress: bool = True):
+def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress: bool = True,
+               stop_at: int | None = None):
+    """Train (or resume) the UNet to cfg.unet_steps, or only to `stop_at` on the same schedule."""
     run_dir = Path(run_dir) / "unet"
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
@@ -457,7 +459,8 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
     t0 = time.time()
     batches = _batches(step, cfg)
     try:
-        while step < cfg.unet_steps:
+        end = min(cfg.unet_steps, stop_at) if stop_at else cfg.unet_steps
+        while step < end:
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, g["base_lr"], cfg.warmup, cfg.unet_steps)
             lr = opt.param_groups[0]["lr"]
@@ -507,7 +510,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
                     sec=elapsed,
                 )
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-            if step % cfg.checkpoint_every == 0 or step == cfg.unet_steps:
+            if step % cfg.checkpoint_every == 0 or step == end:
                 save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
             if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.unet_steps):
                 sheet = run_dir.parent / "samples" / f"step_{step:06d}.png"
