@@ -32,16 +32,16 @@ def test_timestep_bias():
 
 
 def test_same_caption_specs_keep_the_meaning_and_vary_the_rest():
-    from customvid.training.data import clip_batch, same_caption_clips, same_caption_specs
+    from customvid.training.data import clip_batch, render_clips, same_caption_specs
     from customvid.world import sample_spec
 
     own = sample_spec("train", 3 * 4 + 1, 0, frames=4, width=32, height=32)
     specs = same_caption_specs(3, 1, 4, 0, 4, 32, 3)
     assert all((s.subject, s.motion, s.background) == (own.subject, own.motion, own.background) for s in specs)
     assert len({s.offset for s in specs} | {own.offset}) == 4
-    clips = same_caption_clips(3, 1, 4, 0, 4, 32, 3)
+    clips = render_clips(specs)
     assert clips.shape == (3, 3, 4, 32, 32)
-    assert torch.equal(clips, same_caption_clips(3, 1, 4, 0, 4, 32, 3))
+    assert torch.equal(clips, render_clips(same_caption_specs(3, 1, 4, 0, 4, 32, 3)))
     assert not torch.equal(clips[0], clip_batch(3, 4, 0, 4, 32)[0][1])
 
 

@@ -21,7 +21,7 @@ from customvid.io import write_json_atomic
 from customvid.models.temporal_text import FrameTimeUNet3DConditionModel, TextTemporalUNet3DConditionModel
 from customvid.models.text import MINILM_MAX_LENGTH, encode_text, load_minilm
 from customvid.training.checkpoint import check_run_config, load_checkpoint, save_checkpoint
-from customvid.training.data import clip_batch, frames_to_clips, image_batch, same_caption_frames
+from customvid.training.data import clip_batch, frames_to_clips, image_batch, render_frames, same_caption_specs
 from customvid.training.stable_target import stable_velocity_shift, stable_x0
 from customvid.training.timesteps import sample_timesteps
 
@@ -376,9 +376,14 @@ class _StepBatches(torch.utils.data.Dataset):
             # Which samples need stable targets depends on t, drawn in the trainer; workers render every sample's
             # references (uint8, cheap to pass) so the trainer's step does not wait on rendering. Without workers
             # the trainer renders only the ones it needs; both give the same clips.
-            args = (c.unet_batch, c.seed, c.frames, c.size, c.reference_clips)
-            refs = torch.stack([same_caption_frames(step, j, *args) for j in range(c.unet_batch)])
+            refs = torch.stack([_reference_frames(step, j, c) for j in range(c.unet_batch)])
         return (*clip_batch(step, c.unet_batch, c.seed, c.frames, c.size), refs)
+
+
+def _reference_frames(step: int, j: int, cfg: BaseTrainConfig) -> torch.Tensor:
+    """uint8 [reference_clips, F, H, W, 3]: the stable-target references of sample j of step's batch."""
+    c = cfg
+    return render_frames(same_caption_specs(step, j, c.unet_batch, c.seed, c.frames, c.size, c.reference_clips))
 
 
 def _init_worker(_worker_id: int) -> None:
@@ -414,8 +419,7 @@ def _stable_targets(target, noisy, latents, t, dropped, step, cfg: BaseTrainConf
         return target
     n = cfg.reference_clips
     if rendered is None:
-        args = (cfg.unet_batch, cfg.seed, cfg.frames, cfg.size, n)
-        rendered = {j: same_caption_frames(step, j, *args) for j in chosen}
+        rendered = {j: _reference_frames(step, j, cfg) for j in chosen}
     clips = frames_to_clips(torch.cat([rendered[j] for j in chosen]))
     refs = encode_clips(vae, clips.to(latents.device)).unflatten(0, (len(chosen), n))
     target = target.clone()

@@ -59,16 +59,6 @@ def render_clips(specs) -> torch.Tensor:
     return frames_to_clips(render_frames(specs))
 
 
-def same_caption_frames(*args) -> torch.Tensor:
-    """uint8 [n, F, H, W, 3] renders of same_caption_specs(*args)."""
-    return render_frames(same_caption_specs(*args))
-
-
-def same_caption_clips(*args) -> torch.Tensor:
-    """[n, 3, F, H, W] renders of same_caption_specs(*args)."""
-    return frames_to_clips(same_caption_frames(*args))
-
-
 def image_batch(step: int, batch_size: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """[B, 3, H, W] single frames of train clips (for the VAE) and their subject masks [B, 1, H, W]."""
     frames, masks = [], []
