@@ -33,7 +33,7 @@ from customvid.world import make_caption
 from customvid.world.splits import build_spec
 
 sys.path.insert(0, "tools")
-from direction_x0 import SUBJECT, UNIT, centroids  # noqa: E402
+from direction_x0 import SUBJECT, UNIT, centroids, redness  # noqa: E402
 
 CLIPS = 200
 
@@ -50,7 +50,7 @@ def response(c, unet, text, a999) -> float:
     v = unet(x, torch.full((len(x),), 999), encoder_hidden_states=text.repeat_interleave(8, 0)).sample
     x0 = a999.sqrt() * x - (1 - a999).sqrt() * v
     video = decode_latents(c.vae, x0).numpy()
-    cen = centroids(np.clip(video[:, :, 0] - video[:, :, 1:].max(2), 0, None))
+    cen = centroids(redness(video))
     disp = (cen[:, -1] - cen[:, 0]).reshape(4, 8, 2).mean(1)
     unet.train()
     return float(np.mean([disp[i] @ np.array(u) for i, u in enumerate(UNIT.values())]))

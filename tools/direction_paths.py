@@ -11,18 +11,18 @@ import numpy as np
 from customvid.models.components import load_components
 from customvid.sampling import generate
 
+sys.path.insert(0, "tools")
+from direction_x0 import centroids, redness  # noqa: E402
+
 
 def main(model_dir: str, seeds: str, dirs: str = "right") -> None:
     model = load_components() if model_dir == "embedded" else load_components(model_dir)
     for d in dirs.split(","):
         for s in (int(x) for x in seeds.split(",")):
-            video = generate(model, f"a red circle moving {d} on a black background", seed=s).frames
-            f = np.asarray(video).astype(float).reshape(-1, *np.asarray(video).shape[-3:])
-            red = np.clip(f[..., 0] - np.maximum(f[..., 1], f[..., 2]), 0, None)
-            ys, xs = np.mgrid[: red.shape[1], : red.shape[2]]
-            cx = (red * xs).sum((1, 2)) / red.sum((1, 2))
-            cy = (red * ys).sum((1, 2)) / red.sum((1, 2))
-            print(d, s, "x", np.round(cx).astype(int).tolist(), "y", np.round(cy).astype(int).tolist(), flush=True)
+            frames = np.asarray(generate(model, f"a red circle moving {d} on a black background", seed=s).frames)
+            rgb = np.moveaxis(frames.reshape(-1, *frames.shape[-3:]).astype(float), -1, -3)  # [F, 3, H, W]
+            cen = np.round(centroids(redness(rgb))).astype(int)
+            print(d, s, "x", cen[:, 0].tolist(), "y", cen[:, 1].tolist(), flush=True)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,16 @@ UNIT = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 SEEDS = 12
 
 
-def centroids(redness: np.ndarray) -> np.ndarray:
+def redness(video: np.ndarray) -> np.ndarray:
+    """[..., 3, H, W] RGB (any range) -> [..., H, W] r - max(g, b), clipped at 0: where the red subject is."""
+    return np.clip(video[..., 0, :, :] - video[..., 1:, :, :].max(-3), 0, None)
+
+
+def centroids(weights: np.ndarray) -> np.ndarray:
     """[..., H, W] non-negative weights -> [..., 2] (x, y) centroids."""
-    ys, xs = np.mgrid[: redness.shape[-2], : redness.shape[-1]]
-    m = redness.sum((-1, -2)) + 1e-6
-    return np.stack([(redness * xs).sum((-1, -2)) / m, (redness * ys).sum((-1, -2)) / m], -1)
+    ys, xs = np.mgrid[: weights.shape[-2], : weights.shape[-1]]
+    m = weights.sum((-1, -2)) + 1e-6
+    return np.stack([(weights * xs).sum((-1, -2)) / m, (weights * ys).sum((-1, -2)) / m], -1)
 
 
 def data_displacement(direction: str, frames: int, n: int = 200) -> np.ndarray:
@@ -63,7 +68,7 @@ def x0_displacements(c, caption: str) -> dict:
         a = c.scheduler.alphas_cumprod[t]
         x0 = a.sqrt() * lat - (1 - a).sqrt() * (vu + 7.5 * (vc - vu))
         video = decode_latents(c.vae, x0).numpy()  # [B, F, 3, H, W]
-        cen = centroids(np.clip(video[:, :, 0] - video[:, :, 1:].max(2), 0, None))
+        cen = centroids(redness(video))
         out[t] = (cen[:, -1] - cen[:, 0]).mean(0)
     return out
 
