@@ -323,8 +323,11 @@ def test_stop_at_splits_a_run_without_changing_its_schedule(tmp_path):
     cfg = tiny_cfg(unet_steps=6, checkpoint_every=5)
     vae = train_vae(tmp_path / "vae", cfg, progress=False)
     straight, _, _ = train_unet(tmp_path / "straight", cfg, vae, progress=False)
-    _, _, step = train_unet(tmp_path / "split", cfg, vae, progress=False, stop_at=4)  # checkpoints at 4, not 5
+    # sample sheets change nothing in training (test above); the stop step gets one like the last step does
+    stopping = tiny_cfg(unet_steps=6, checkpoint_every=5, sample_every=100)
+    _, _, step = train_unet(tmp_path / "split", stopping, vae, progress=False, stop_at=4)  # checkpoints at 4, not 5
     assert step == 4 and json.loads((tmp_path / "split/unet/checkpoint/step.json").read_text())["step"] == 4
+    assert [p.name for p in (tmp_path / "split/samples").iterdir()] == ["step_000004.png"]
     split, _, step = train_unet(tmp_path / "split", cfg, vae, progress=False)
     assert step == 6
     assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), split.state_dict().values(),

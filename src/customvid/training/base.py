@@ -516,7 +516,7 @@ def train_unet(run_dir: Path, cfg: BaseTrainConfig, vae: AutoencoderKL, progress
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % cfg.checkpoint_every == 0 or step == end:
                 save_checkpoint(run_dir, step, {"unet": unet, "ema": ema}, opt, _rng_state(gen))
-            if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.unet_steps):
+            if cfg.sample_every and (step % cfg.sample_every == 0 or step == end):
                 sheet = run_dir.parent / "samples" / f"step_{step:06d}.png"
                 write_samples(sheet, ema, vae, scheduler, (tokenizer, text_encoder), cfg.frames, cfg.size)
     except KeyboardInterrupt:
