@@ -91,6 +91,29 @@ def test_reference_output_is_scaled_by_the_blended_box_mask(model, mode, outside
     assert full.abs().sum() > 0
 
 
+def test_boxes_can_mask_the_reference_with_the_motion_module_off(model):
+    """Beside the training-free box control the boxes mask the reference attention only (motion_module=False)."""
+    adapter = ZeroShotAdapter(ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2)).attach(model)
+    _randomise(adapter)
+    latents = torch.randn(1, 4, 2, 8, 8, generator=torch.Generator().manual_seed(2))
+    text = model.encode_prompt(["a red circle"])
+
+    def out(**condition):
+        adapter.set_condition(subject=_subject(), video_size=(32, 32), **condition)
+        return unet_forward(model.unet, latents, torch.tensor(400), text)
+
+    with torch.no_grad():
+        masked_only = out(boxes=BOXES, motion_module=False)
+        unmasked, with_motion = out(), out(boxes=BOXES)
+        adapter.config.motion = False  # the same adapter without its motion module: what motion_module=False means
+        try:
+            reference_masked = out(boxes=BOXES)
+        finally:
+            adapter.config.motion = True
+    torch.testing.assert_close(masked_only, reference_masked)
+    assert not torch.allclose(masked_only, unmasked) and not torch.allclose(masked_only, with_motion)
+
+
 def test_conditions_map_to_rows_cyclically_across_a_guidance_batch(model):
     adapter = ZeroShotAdapter(ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2)).attach(model)
     _randomise(adapter)

@@ -50,7 +50,8 @@ VARIANTS = {
     "reference attention alone": Variant(True, None),
     "motion module alone": Variant(False, "trained"),
     "training-free box control": Variant(False, "free"),
-    "reference + training-free boxes": Variant(True, "free"),
+    "reference + training-free boxes": Variant(True, "free"),  # the boxes also mask the reference (adapter's mode)
+    "reference + training-free boxes, reference unmasked": Variant(True, "free", "none"),
 }
 KEYS = ["miou", "cd", "identity", "shape", "colour", "texture", "background", "present", "colour_dist"]
 
@@ -107,10 +108,13 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
             if variant.reference or variant.boxes == "trained":
                 adapter.config.mask_mode = variant.mask_mode or saved[0]
                 adapter.config.reference_guidance = variant.reference_guidance
+                # beside the free control the boxes only mask the reference (as `generate --box-control free` does)
+                masking = variant.boxes == "free" and variant.reference and adapter.config.outside() is not None
                 adapter.set_condition(
                     subject=np.stack([c["image"] for c, _ in chunk]) if variant.reference else None,
                     subject_mask=np.stack([c["mask"] for c, _ in chunk]) if variant.reference else None,
-                    boxes=np.stack(boxes) if variant.boxes == "trained" else None)
+                    boxes=np.stack(boxes) if variant.boxes == "trained" or masking else None,
+                    motion_module=variant.boxes == "trained")
                 used = [adapter]
             control, latents = None, None
             if variant.boxes == "free":

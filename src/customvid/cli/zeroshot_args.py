@@ -87,10 +87,11 @@ def apply_zeroshot(components, args: argparse.Namespace, given: dict, num_frames
         from customvid.segmentation import segment
 
         mask = segment(subject)
-    control = None
-    if boxes is not None and args.box_control == "free":
-        control, boxes = ("free", boxes), None
-    if boxes is not None and not adapter.config.motion:
+    free = boxes is not None and args.box_control == "free"
+    if boxes is not None and not free and not adapter.config.motion:
         raise CustomvidError(f"{folder} has no motion module: use --box-control free for the boxes")
-    adapter.set_condition(subject=subject, subject_mask=mask, boxes=boxes, video_size=size)
-    return [adapter], control
+    # With the free control the boxes still mask the reference attention, as in training (unless the adapter's
+    # reference is unmasked); the free control moves the subject and the trained motion module sits out.
+    masking = boxes if not free or adapter.config.outside() is not None else None
+    adapter.set_condition(subject=subject, subject_mask=mask, boxes=masking, video_size=size, motion_module=not free)
+    return [adapter], ("free", boxes) if free else None

@@ -160,6 +160,7 @@ class ZeroShotAdapter(Adapter):
         self._boxes: np.ndarray | None = None  # [n, F, 4] pixels of video_size
         self._box_keep: torch.Tensor | None = None
         self._box_features: torch.Tensor | None = None
+        self._motion_module = True  # False: the boxes only mask the reference attention
         self._grids: dict[tuple[int, int], torch.Tensor] = {}
         self.video_size = None
 
@@ -209,10 +210,13 @@ class ZeroShotAdapter(Adapter):
 
     def set_condition(self, subject: Any = None, subject_mask: Any = None, boxes: Any = None,
                       video_size: tuple[int, int] | None = None, ref_keep: Any = None, box_keep: Any = None,
-                      reference: dict[str, torch.Tensor] | None = None) -> ZeroShotAdapter:
+                      reference: dict[str, torch.Tensor] | None = None, motion_module: bool = True
+                      ) -> ZeroShotAdapter:
         """Condition the following UNet calls: subject image(s) (+ masks), per-frame boxes [F, 4] or [n, F, 4] in
         pixels of the video (video_size (H, W), default the model's). Either may be None. ref_keep / box_keep:
-        per-condition 0/1 (training's condition dropout). `reference`: precomputed `reference_features`."""
+        per-condition 0/1 (training's condition dropout). `reference`: precomputed `reference_features`.
+        motion_module=False: the boxes only mask the reference attention, the trained motion module sits out (the
+        reference beside the training-free box control, which moves the subject instead)."""
         if self.components is None:
             raise CustomvidError(f"adapter {self.name!r} is not attached to a model")
         self.clear_condition()
@@ -224,13 +228,14 @@ class ZeroShotAdapter(Adapter):
             self._ref = reference if reference is not None else self.reference_features(subject, subject_mask,
                                                                                         self.video_size)
         if boxes is not None:
-            if not self.config.motion and self.config.outside() is None:
-                raise CustomvidError("this zero-shot adapter has neither a motion module nor masked reference "
-                                     "attention: boxes have no effect")
+            if not (self.config.motion and motion_module) and self.config.outside() is None:
+                raise CustomvidError("boxes have no effect here: the zero-shot adapter's motion module is absent "
+                                     "or off and its reference attention is unmasked")
             b = np.asarray(boxes, np.float32)
             self._boxes = b[None] if b.ndim == 2 else b
             if self._boxes.ndim != 3 or self._boxes.shape[-1] != 4:
                 raise CustomvidError(f"boxes must be [frames, 4] or [n, frames, 4], got {list(b.shape)}")
+        self._motion_module = motion_module
         self._ref_keep = None if ref_keep is None else torch.as_tensor(ref_keep, dtype=torch.float32).to(device)
         self._box_keep = None if box_keep is None else torch.as_tensor(box_keep, dtype=torch.float32).to(device)
         return self
@@ -289,7 +294,7 @@ class ZeroShotAdapter(Adapter):
             return None
         rows, _, frames, lh, lw = sample.shape
         self._call = (rows, frames, lh, lw)
-        if self._boxes is None or not self.config.motion or not self.weight:
+        if self._boxes is None or not (self.config.motion and self._motion_module) or not self.weight:
             return None
         if self._boxes.shape[1] != frames:
             raise CustomvidError(f"{self._boxes.shape[1]} boxes per clip for a {frames}-frame video")
