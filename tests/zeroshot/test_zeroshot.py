@@ -291,6 +291,22 @@ def test_generate_with_subject_image_and_boxes(tiny_model_dir, inputs, zeroshot_
     assert not np.array_equal(read_image(d[3]), read_image(c[3]))  # the training-free control acted
 
 
+def test_generate_free_box_control_still_masks_the_reference(tiny_model_dir, inputs, zeroshot_dir, tmp_path,
+                                                              monkeypatch):
+    seen = []
+    original = ZeroShotAdapter.set_condition
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ZeroShotAdapter, "set_condition", spy)
+    assert _gen(tiny_model_dir, tmp_path / "e", "--subject-image", str(inputs / "subject.png"), "--boxes",
+                str(inputs / "boxes.json"), "--box-control", "free", "--box-subject", "red circle",
+                "--zeroshot", str(zeroshot_dir)) == 0
+    assert len(seen) == 1 and seen[0]["boxes"] is not None and seen[0]["motion_module"] is False
+
+
 @pytest.mark.parametrize("case,message", [
     ("bad_json", "not valid JSON"),
     ("frames", "5 boxes for a video of 8 frames"),
