@@ -110,7 +110,13 @@ def test_boxes_can_mask_the_reference_with_the_motion_module_off(model):
             reference_masked = out(boxes=BOXES)
         finally:
             adapter.config.motion = True
+        adapter.config.mask_mode = "none"  # an unmasked reference: the boxes then change nothing
+        try:
+            unmasked_mode = out(boxes=BOXES, motion_module=False)
+        finally:
+            adapter.config.mask_mode = "blended"
     torch.testing.assert_close(masked_only, reference_masked)
+    torch.testing.assert_close(unmasked_mode, unmasked)
     assert not torch.allclose(masked_only, unmasked) and not torch.allclose(masked_only, with_motion)
 
 

@@ -109,11 +109,10 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
                 adapter.config.mask_mode = variant.mask_mode or saved[0]
                 adapter.config.reference_guidance = variant.reference_guidance
                 # beside the free control the boxes only mask the reference (as `generate --box-control free` does)
-                masking = variant.boxes == "free" and variant.reference and adapter.config.outside() is not None
                 adapter.set_condition(
                     subject=np.stack([c["image"] for c, _ in chunk]) if variant.reference else None,
                     subject_mask=np.stack([c["mask"] for c, _ in chunk]) if variant.reference else None,
-                    boxes=np.stack(boxes) if variant.boxes == "trained" or masking else None,
+                    boxes=np.stack(boxes) if variant.boxes else None,
                     motion_module=variant.boxes == "trained")
                 used = [adapter]
             control, latents = None, None

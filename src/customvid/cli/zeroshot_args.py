@@ -90,8 +90,7 @@ def apply_zeroshot(components, args: argparse.Namespace, given: dict, num_frames
     free = boxes is not None and args.box_control == "free"
     if boxes is not None and not free and not adapter.config.motion:
         raise CustomvidError(f"{folder} has no motion module: use --box-control free for the boxes")
-    # With the free control the boxes still mask the reference attention, as in training (unless the adapter's
-    # reference is unmasked); the free control moves the subject and the trained motion module sits out.
-    masking = boxes if not free or adapter.config.outside() is not None else None
-    adapter.set_condition(subject=subject, subject_mask=mask, boxes=masking, video_size=size, motion_module=not free)
+    # With the free control the boxes still mask the reference attention, as in training; the free control moves
+    # the subject and the trained motion module sits out.
+    adapter.set_condition(subject=subject, subject_mask=mask, boxes=boxes, video_size=size, motion_module=not free)
     return [adapter], ("free", boxes) if free else None

@@ -215,8 +215,9 @@ class ZeroShotAdapter(Adapter):
         """Condition the following UNet calls: subject image(s) (+ masks), per-frame boxes [F, 4] or [n, F, 4] in
         pixels of the video (video_size (H, W), default the model's). Either may be None. ref_keep / box_keep:
         per-condition 0/1 (training's condition dropout). `reference`: precomputed `reference_features`.
-        motion_module=False: the boxes only mask the reference attention, the trained motion module sits out (the
-        reference beside the training-free box control, which moves the subject instead)."""
+        motion_module=False: the trained motion module sits out and the boxes only mask the reference attention
+        (where the mask mode masks; read at each call like the mode): the reference beside the training-free box
+        control, which moves the subject instead."""
         if self.components is None:
             raise CustomvidError(f"adapter {self.name!r} is not attached to a model")
         self.clear_condition()
@@ -228,9 +229,9 @@ class ZeroShotAdapter(Adapter):
             self._ref = reference if reference is not None else self.reference_features(subject, subject_mask,
                                                                                         self.video_size)
         if boxes is not None:
-            if not (self.config.motion and motion_module) and self.config.outside() is None:
-                raise CustomvidError("boxes have no effect here: the zero-shot adapter's motion module is absent "
-                                     "or off and its reference attention is unmasked")
+            if motion_module and not self.config.motion and self.config.outside() is None:
+                raise CustomvidError("this zero-shot adapter has neither a motion module nor masked reference "
+                                     "attention: boxes have no effect")
             b = np.asarray(boxes, np.float32)
             self._boxes = b[None] if b.ndim == 2 else b
             if self._boxes.ndim != 3 or self._boxes.shape[-1] != 4:
