@@ -382,8 +382,8 @@ class _StepBatches(torch.utils.data.Dataset):
 
 def _reference_frames(step: int, j: int, cfg: BaseTrainConfig) -> torch.Tensor:
     """uint8 [reference_clips, F, H, W, 3]: the stable-target references of sample j of step's batch."""
-    c = cfg
-    return render_frames(same_caption_specs(step, j, c.unet_batch, c.seed, c.frames, c.size, c.reference_clips))
+    specs = same_caption_specs(step, j, cfg.unet_batch, cfg.seed, cfg.frames, cfg.size, cfg.reference_clips)
+    return render_frames(specs)
 
 
 def _init_worker(_worker_id: int) -> None:
