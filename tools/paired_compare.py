@@ -12,17 +12,7 @@ import sys
 
 import numpy as np
 
-from customvid.benchmarks.base import DIRECTIONAL
-
-SEEN = lambda r: not r["held_out"]  # noqa: E731
-# (summary row, per-video key, which videos): the selections of customvid.benchmarks.base.summarise
-ROWS = [
-    *((k, k, SEEN) for k in ("present_single", "colour", "shape", "texture", "background")),
-    ("motion (directional)", "motion", lambda r: SEEN(r) and r["motion_name"] in DIRECTIONAL),
-    ("motion (all)", "motion", SEEN),
-    ("held-out pairs: colour", "colour", lambda r: r["held_out"]),
-    ("held-out pairs: shape", "shape", lambda r: r["held_out"]),
-]
+from customvid.benchmarks.base import SUMMARY_ROWS
 
 
 def videos(paths: str) -> dict:
@@ -44,7 +34,7 @@ def main(a_paths: str, b_paths: str) -> None:
             f"the runs differ in prompts/seeds ({len(a)} and {len(b)} videos, {len(a.keys() & b.keys())} shared)"
         )
     print("| row (videos) | A | B | videos A higher | videos B higher | p |\n|---|---:|---:|---:|---:|---:|")
-    for name, key, select in ROWS:
+    for name, key, select in SUMMARY_ROWS:
         pairs = np.array([(a[k][key], b[k][key]) for k in sorted(a) if select(a[k])], dtype=float)
         diffs = pairs[:, 1] - pairs[:, 0]
         print(

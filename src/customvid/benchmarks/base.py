@@ -82,18 +82,26 @@ def score_video(frames: np.ndarray, p) -> dict:
     }
 
 
+def _seen(r: dict) -> bool:
+    return not r["held_out"]
+
+
+# (summary row, per-video key, which videos): what `summarise` averages (tools/paired_compare.py pairs the same)
+SUMMARY_ROWS = [
+    *((k, k, _seen) for k in ("present_single", "colour", "shape", "texture", "background")),
+    ("motion (directional)", "motion", lambda r: _seen(r) and r["motion_name"] in DIRECTIONAL),
+    ("motion (all)", "motion", _seen),
+    ("held-out pairs: colour", "colour", lambda r: r["held_out"]),
+    ("held-out pairs: shape", "shape", lambda r: r["held_out"]),
+]
+
+
 def summarise(rows: list[dict]) -> dict:
     def mean(key, select):
         vals = [r[key] for r in rows if select(r)]
         return (float(np.mean(vals)), len(vals)) if vals else (float("nan"), 0)
 
-    seen = lambda r: not r["held_out"]  # noqa: E731
-    summary = {k: mean(k, seen) for k in ("present_single", "colour", "shape", "texture", "background")}
-    summary["motion (directional)"] = mean("motion", lambda r: seen(r) and r["motion_name"] in DIRECTIONAL)
-    summary["motion (all)"] = mean("motion", seen)
-    summary["held-out pairs: colour"] = mean("colour", lambda r: r["held_out"])
-    summary["held-out pairs: shape"] = mean("shape", lambda r: r["held_out"])
-    return summary
+    return {name: mean(key, select) for name, key, select in SUMMARY_ROWS}
 
 
 @torch.no_grad()
