@@ -139,25 +139,43 @@ def test_conditions_map_to_rows_cyclically_across_a_guidance_batch(model):
     assert not torch.allclose(both[0], both[1])
 
 
-@pytest.mark.parametrize("guided", [True, False])
-def test_reference_sits_out_the_unconditional_branch_when_guided(model, guided):
-    adapter = ZeroShotAdapter(ZeroShotConfig(motion=False, reference_guidance=guided)).attach(model)
+def _guided_calls(model, adapter, **condition):
+    """UNet outputs for one clip: without the condition, with it, and as a [uncond; cond] guidance batch of it."""
     _randomise(adapter)
     g = torch.Generator().manual_seed(0)
     latents, t = torch.randn(1, 4, 2, 8, 8, generator=g), torch.tensor(500)
     text = model.encode_prompt(["a red circle"] * 2)
     with torch.no_grad():
         plain = unet_forward(model.unet, latents, t, text[:1])
-        adapter.set_condition(subject=_subject(), video_size=(32, 32))
-        with_ref = unet_forward(model.unet, latents, t, text[:1])
+        adapter.set_condition(video_size=(32, 32), **condition)
+        conditioned = unet_forward(model.unet, latents, t, text[:1])
         model.uncond_rows = 1  # what generate sets for a [uncond; cond] batch of one prompt
         try:
             both = unet_forward(model.unet, latents.repeat(2, 1, 1, 1, 1), t, text)
         finally:
             model.uncond_rows = 0
-    assert not torch.allclose(plain, with_ref)
-    torch.testing.assert_close(both[1:], with_ref)
-    torch.testing.assert_close(both[:1], plain if guided else with_ref)
+    assert (plain - conditioned).abs().max() > 1e-3
+    torch.testing.assert_close(both[1:], conditioned)  # the conditional branch always has the condition
+    return plain, conditioned, both[:1]
+
+
+@pytest.mark.parametrize("guided", [True, False])
+def test_reference_sits_out_the_unconditional_branch_when_guided(model, guided):
+    adapter = ZeroShotAdapter(ZeroShotConfig(motion=False, reference_guidance=guided)).attach(model)
+    plain, with_ref, uncond = _guided_calls(model, adapter, subject=_subject())
+    torch.testing.assert_close(uncond, plain if guided else with_ref)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_boxes_leave_the_unconditional_branch_by_the_box_guidance_share(model, share):
+    adapter = ZeroShotAdapter(ZeroShotConfig(reference=False, encoder_channels=(8, 8), encoder_heads=2,
+                                             box_guidance=share)).attach(model)
+    plain, with_boxes, uncond = _guided_calls(model, adapter, boxes=BOXES)
+    if share in (0.0, 1.0):
+        torch.testing.assert_close(uncond, with_boxes if share == 0 else plain)
+    else:  # part of the way: clearly apart from both ends
+        gap = (plain - with_boxes).abs().max()
+        assert (uncond - plain).abs().max() > 0.1 * gap and (uncond - with_boxes).abs().max() > 0.1 * gap
 
 
 def test_generate_marks_the_unconditional_rows_of_guided_calls_only(model):
@@ -313,12 +331,29 @@ def test_generate_free_box_control_still_masks_the_reference(tiny_model_dir, inp
     assert len(seen) == 1 and seen[0]["boxes"] is not None and seen[0]["motion_module"] is False
 
 
+def test_generate_box_guidance_reaches_the_adapter(tiny_model_dir, inputs, zeroshot_dir, tmp_path, monkeypatch):
+    seen = []
+    original = ZeroShotAdapter.set_condition
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.config.box_guidance)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ZeroShotAdapter, "set_condition", spy)
+    args = ["--boxes", str(inputs / "boxes.json"), "--zeroshot", str(zeroshot_dir)]
+    assert _gen(tiny_model_dir, tmp_path / "a", *args) == 0
+    assert _gen(tiny_model_dir, tmp_path / "b", *args, "--box-guidance", "0.25") == 0
+    assert seen == [1.0, 0.25]  # the modules' own default, then the option
+
+
 @pytest.mark.parametrize("case,message", [
     ("bad_json", "not valid JSON"),
     ("frames", "5 boxes for a video of 8 frames"),
     ("outside", "outside the"),
     ("mask_alone", "--subject-mask needs --subject-image"),
     ("no_modules", "no zero-shot modules"),
+    ("guidance_range", "--box-guidance must be between 0 and 1"),
+    ("guidance_no_boxes", "--box-guidance applies to --boxes"),
 ])
 def test_generate_bad_zeroshot_input_fails_in_one_line(tiny_model_dir, inputs, tmp_path, capsys, case, message):
     (tmp_path / "bad.json").write_text("{boxes: ")
@@ -328,7 +363,9 @@ def test_generate_bad_zeroshot_input_fails_in_one_line(tiny_model_dir, inputs, t
             "frames": ["--boxes", str(tmp_path / "five.json"), "--box-control", "free"],
             "outside": ["--boxes", str(tmp_path / "out.json"), "--box-control", "free"],
             "mask_alone": ["--subject-mask", str(inputs / "mask.png")],
-            "no_modules": ["--subject-image", str(inputs / "subject.png")]}[case]
+            "no_modules": ["--subject-image", str(inputs / "subject.png")],
+            "guidance_range": ["--boxes", str(inputs / "boxes.json"), "--box-guidance", "1.5"],
+            "guidance_no_boxes": ["--subject-image", str(inputs / "subject.png"), "--box-guidance", "0.5"]}[case]
     assert _gen(tiny_model_dir, tmp_path / "x", *args) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(err) == 1 and message in err[0]

@@ -39,6 +39,7 @@ class Variant:
     boxes: str | None  # None, "trained" (the motion module) or "free" (training-free control)
     mask_mode: str | None = None  # reference-attention mask at inference (None: the adapter's own)
     reference_guidance: bool = True  # False: the reference in both branches of classifier-free guidance
+    box_guidance: float | None = None  # share of the motion module out of the unconditional branch (None: adapter's)
 
 
 VARIANTS = {
@@ -47,6 +48,7 @@ VARIANTS = {
     "reference + motion, binary mask": Variant(True, "trained", "binary"),
     "reference + motion, no mask": Variant(True, "trained", "none"),
     "reference + motion, reference in both CFG branches": Variant(True, "trained", "blended", False),
+    "reference + motion, boxes in both CFG branches": Variant(True, "trained", "blended", box_guidance=0.0),
     "reference attention alone": Variant(True, None),
     "motion module alone": Variant(False, "trained"),
     "training-free box control": Variant(False, "free"),
@@ -98,7 +100,8 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
 
     rows = [(c, s) for c in cases for s in seeds]
     out = []
-    saved = (adapter.config.mask_mode, adapter.config.reference_guidance) if adapter is not None else None
+    fields = ("mask_mode", "reference_guidance", "box_guidance")
+    saved = [getattr(adapter.config, f) for f in fields] if adapter is not None else None
     try:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
@@ -108,6 +111,7 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
             if variant.reference or variant.boxes == "trained":
                 adapter.config.mask_mode = variant.mask_mode or saved[0]
                 adapter.config.reference_guidance = variant.reference_guidance
+                adapter.config.box_guidance = saved[2] if variant.box_guidance is None else variant.box_guidance
                 # beside the free control the boxes only mask the reference (as `generate --box-control free` does)
                 adapter.set_condition(
                     subject=np.stack([c["image"] for c, _ in chunk]) if variant.reference else None,
@@ -127,7 +131,8 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
                 adapter.clear_condition()
     finally:
         if adapter is not None:
-            adapter.config.mask_mode, adapter.config.reference_guidance = saved
+            for f, v in zip(fields, saved, strict=True):
+                setattr(adapter.config, f, v)
     return out
 
 

@@ -21,6 +21,9 @@ def add_zeroshot_args(p: argparse.ArgumentParser) -> None:
                    "shaping, for any checkpoint (default trained)")
     p.add_argument("--box-subject", metavar="WORDS", help="--box-control free: the prompt's words naming the "
                    "subject (default: the words before its motion / background phrase)")
+    p.add_argument("--box-guidance", type=float, metavar="SHARE", help="share of the motion module taken out of "
+                   "classifier-free guidance's unconditional branch, 0-1 (default: the modules' own, 1: the boxes "
+                   "are guided like the prompt)")
     p.add_argument("--zeroshot", metavar="DIR", help="zero-shot modules (default: the model folder's zeroshot/)")
 
 
@@ -33,6 +36,11 @@ def check_zeroshot_args(args: argparse.Namespace) -> dict:
         raise CustomvidError("--subject-mask needs --subject-image")
     if args.box_subject and not (args.boxes and args.box_control == "free"):
         raise CustomvidError("--box-subject applies to --boxes with --box-control free")
+    if args.box_guidance is not None:
+        if not (args.boxes and args.box_control == "trained"):
+            raise CustomvidError("--box-guidance applies to --boxes with the trained motion module")
+        if not 0.0 <= args.box_guidance <= 1.0:
+            raise CustomvidError(f"--box-guidance must be between 0 and 1, got {args.box_guidance}")
     if args.subject_image:
         given["subject"] = read_image(args.subject_image)
         if args.subject_mask:
@@ -82,6 +90,8 @@ def apply_zeroshot(components, args: argparse.Namespace, given: dict, num_frames
         raise CustomvidError(f"no zero-shot modules for {components.source}: give --zeroshot DIR (trained with "
                              f"customvid train-zeroshot){hint}")
     adapter = load_adapter(folder, components)
+    if args.box_guidance is not None:
+        adapter.config.box_guidance = args.box_guidance
     subject, mask = given.get("subject"), given.get("mask")
     if subject is not None and mask is None:
         from customvid.segmentation import segment

@@ -334,6 +334,9 @@ class ZeroShotAdapter(Adapter):
         scale = torch.full((rows,), self.weight, device=sample.device)
         if self._box_keep is not None:
             scale = scale * self._box_keep[cond]
+        uncond = self.components.uncond_rows
+        if uncond and self.config.box_guidance:
+            scale[:uncond] = scale[:uncond] * (1 - self.config.box_guidance)
         scale = scale.repeat_interleave(frames).to(sample.dtype)
         net = self.net.controlnet
         down, mid = net(flat, t, text, controlnet_cond=feats[cond].flatten(0, 1).to(flat.dtype),
