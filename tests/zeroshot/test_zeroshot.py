@@ -445,13 +445,20 @@ def test_training_can_start_from_an_adapter(model, tmp_path):
     config = ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2)
     start = ZeroShotAdapter(config).attach(dataclasses.replace(small, unet=copy.deepcopy(small.unet), adapters=[]))
     _randomise(start, seed=5)
-    start.save(tmp_path / "start")
-    cfg = ZeroShotTrainConfig(adapter=config, init_from=str(tmp_path / "start"),
+    start.save(tmp_path / "start", extra={"training": {"steps_done": 7, "seed": 3}})
+    # an inference-only setting may differ from the start's; the export carries the run's
+    run_config = dataclasses.replace(config, box_guidance=0.25)
+    cfg = ZeroShotTrainConfig(adapter=run_config, init_from=str(tmp_path / "start"),
                               loop=LoopConfig(steps=1, batch_size=2, lr=0.0, warmup=0, sample_every=0))
     trained = train_zeroshot(small, tmp_path / "out", cfg, progress=False)  # lr 0: the start comes out unchanged
     assert all(torch.equal(a, b) for a, b in zip(trained.net.state_dict().values(), start.net.state_dict().values(),
                                                  strict=True))
     trained.detach()
+    meta = json.loads((tmp_path / "out" / "adapter.json").read_text())
+    assert meta["config"]["box_guidance"] == 0.25
+    # the chain of stages: the start's own record travels inside, and the steps add up
+    assert meta["training"]["init_training"] == {"steps_done": 7, "seed": 3}
+    assert meta["training"]["steps_done"] == 1 and meta["training"]["total_steps"] == 8
     with pytest.raises(CustomvidError, match="trained with"):
         cfg.adapter = ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2, mask_mode="binary")
         train_zeroshot(small, tmp_path / "out2", cfg, progress=False)

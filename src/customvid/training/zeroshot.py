@@ -113,6 +113,19 @@ def default_run_dir(out: Path) -> Path:
     return Path(out).with_name(Path(out).name + ".run")
 
 
+def training_record(run_config: dict, step: int) -> dict:
+    """What adapter.json says of its training: this run's settings and steps, and the record of the adapter it
+    started from (so a chain of stages stays readable from the last one), with the steps of all stages summed."""
+    record = {**run_config, "steps_done": step, "data": "world train split"}
+    init = run_config.get("init_from")
+    meta = Path(init) / "adapter.json" if init else None
+    previous = json.loads(meta.read_text()).get("training") if meta is not None and meta.is_file() else None
+    if previous is not None:
+        record["init_training"] = previous
+    record["total_steps"] = step + ((previous or {}).get("total_steps", (previous or {}).get("steps_done", 0)))
+    return record
+
+
 def export_zeroshot(components, out: Path, run_dir: Path, overwrite: bool = False) -> ZeroShotAdapter:
     """Write the adapter folder `out` from the run's latest checkpoint (also while it trains: the checkpoint is
     replaced by renames, and only read here)."""
@@ -136,8 +149,7 @@ def export_zeroshot(components, out: Path, run_dir: Path, overwrite: bool = Fals
         for i, p in enumerate(params):
             p.copy_(tensors[str(i)])
     step = json.loads((ckpt / "step.json").read_text())["step"]
-    adapter.save(out, extra={"training": {**saved, "steps_done": step, "data": "world train split"}},
-                 overwrite=overwrite)
+    adapter.save(out, extra={"training": training_record(saved, step)}, overwrite=overwrite)
     return adapter
 
 
@@ -159,9 +171,10 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
         from customvid.adapters import load_adapter
 
         adapter = load_adapter(cfg.init_from, components, name="zeroshot")
-        if adapter.config != cfg.adapter:
+        if not adapter.config.same_modules(cfg.adapter):
             raise CustomvidError(f"--init-from {cfg.init_from} was trained with {adapter.config}, this run asks for "
                                  f"{cfg.adapter}")
+        adapter.config = cfg.adapter  # the run's inference-only settings are what its export carries
     else:
         with torch.random.fork_rng(devices=[]):  # the new projections start random: seeded
             torch.manual_seed(seed)
@@ -215,8 +228,7 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
                       progress=progress, accelerator=accelerator, modules=[adapter.net])
     adapter.train(False)
     if accelerator.is_main_process:
-        adapter.save(out, extra={"training": {**cfg.to_json(), "steps_done": step, "data": "world train split"}},
-                     overwrite=overwrite)
+        adapter.save(out, extra={"training": training_record(cfg.to_json(), step)}, overwrite=overwrite)
     return adapter
 
 

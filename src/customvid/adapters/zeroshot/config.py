@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from customvid.errors import CustomvidError
 
 MASK_MODES = ("blended", "binary", "none")
+INFERENCE_ONLY = ("reference_guidance", "box_guidance")  # how sampling uses the modules, not what they learned
 
 
 @dataclass
@@ -48,6 +50,11 @@ class ZeroShotConfig:
             raise CustomvidError(f"box_guidance must be in [0, 1], got {self.box_guidance}")
         if not 0.0 <= self.mask_blend <= 1.0:
             raise CustomvidError(f"mask_blend must be in [0, 1], got {self.mask_blend}")
+
+    def same_modules(self, other: ZeroShotConfig) -> bool:
+        """Whether both describe the same trained modules (the inference-only settings may differ)."""
+        keep = {f: getattr(self, f) for f in INFERENCE_ONLY}
+        return dataclasses.replace(other, **keep) == self
 
     def outside(self) -> float | None:
         """Reference-attention weight outside the box (None: no box mask)."""
