@@ -1,6 +1,6 @@
 """Inference settings of one zero-shot adapter, swept on the cases of `customvid bench zeroshot` (its default
-variant: reference + motion module, the adapter's own mask), with a paired test between settings (issue 14: box
-guidance, adapter weight, CFG scale, sampling steps).
+variant, reference + motion module with the blended mask, or --variant), with a paired test between settings
+(issue 14: box guidance, adapter weight, CFG scale, sampling steps).
 
 A setting is `BOX_GUIDANCE,WEIGHT[,CFG[,STEPS]]` (defaults CFG 7.5, STEPS 25, the bench's). Every setting runs the
 same clips (held-out subjects x paths x seeds), so settings pair clip by clip; the first setting is the reference
@@ -23,7 +23,7 @@ from customvid.world.splits import CUSTOM_SUBJECTS, TRAJECTORIES
 KEYS = ("miou", "cd", "colour_dist", "colour", "present", "background")
 
 
-def run_setting(components, adapter, cases, seeds, setting: str) -> list[dict]:
+def run_setting(components, adapter, cases, seeds, setting: str, variant: str) -> list[dict]:
     import customvid.sampling
 
     box_guidance, weight, *rest = (float(x) for x in setting.split(","))
@@ -33,8 +33,7 @@ def run_setting(components, adapter, cases, seeds, setting: str) -> list[dict]:
     original = customvid.sampling.generate
     customvid.sampling.generate = lambda *a, **k: original(*a, guidance_scale=cfg, **k)
     try:
-        videos = run_variant(components, adapter, VARIANTS["reference + motion, blended 0.75"], cases, seeds,
-                             int(steps))
+        videos = run_variant(components, adapter, VARIANTS[variant], cases, seeds, int(steps))
     finally:
         customvid.sampling.generate = original
     rows = [score_clip(v, cases[k // len(seeds)]) for k, v in enumerate(videos)]
@@ -51,6 +50,7 @@ def main() -> None:
     p.add_argument("--settings", nargs="+", required=True)
     p.add_argument("--trajectories", nargs="+", default=list(TRAJECTORIES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--variant", default="reference + motion, blended 0.75", choices=list(VARIANTS))
     p.add_argument("--json")
     args = p.parse_args()
     components = load_components(None)
@@ -59,7 +59,7 @@ def main() -> None:
     adapter = load_adapter(args.zeroshot, components)
     results = {}
     for setting in args.settings:
-        rows = results[setting] = run_setting(components, adapter, cases, tuple(args.seeds), setting)
+        rows = results[setting] = run_setting(components, adapter, cases, tuple(args.seeds), setting, args.variant)
         means = {k: np.mean([r[k] for r in rows if r[k] is not None]) for k in KEYS}
         print(f"{setting}: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()) + f" ({len(rows)} clips)",
               flush=True)
