@@ -437,6 +437,25 @@ def test_training_captions_name_the_subject_by_class_generic_word_or_in_full():
                                                                            fps=4.0).caption  # default: full
 
 
+def test_loss_log_lines_average_the_steps_since_the_last_line(model, tmp_path):
+    from customvid.training.adapter_loop import LoopConfig
+    from customvid.training.zeroshot import ZeroShotTrainConfig, train_zeroshot
+
+    small = dataclasses.replace(model, default_frames=2)
+    lines = {}
+    for every in (1, 2):  # the same seeded run, logged every step and every second step
+        cfg = ZeroShotTrainConfig(adapter=ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2),
+                                  loop=LoopConfig(steps=4, batch_size=1, lr=1e-3, sample_every=0, log_every=every))
+        train_zeroshot(small, tmp_path / f"a{every}", cfg, progress=False).detach()
+        log = (tmp_path / f"a{every}.run" / "loss_log.jsonl").read_text().splitlines()
+        lines[every] = [json.loads(line) for line in log]
+    each = [r["loss_step"] for r in lines[1]]
+    assert [r["step"] for r in lines[2]] == [2, 4] and [r["steps"] for r in lines[2]] == [2, 2]
+    assert lines[2][0]["loss"] == pytest.approx((each[0] + each[1]) / 2)
+    assert lines[2][1]["loss"] == pytest.approx((each[2] + each[3]) / 2)
+    assert lines[2][1]["loss_step"] == pytest.approx(each[3]) and each[2] != each[3]
+
+
 def test_training_can_start_from_an_adapter(model, tmp_path):
     from customvid.training.adapter_loop import LoopConfig
     from customvid.training.zeroshot import ZeroShotTrainConfig, check_zeroshot_config, train_zeroshot

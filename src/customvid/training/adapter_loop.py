@@ -134,6 +134,7 @@ def train_loop(
     log = open(run_dir / "loss_log.jsonl", "a") if accelerator.is_main_process else None
     bar = tqdm(total=cfg.steps, initial=step, desc="adapter", disable=not (progress and accelerator.is_main_process))
     t0 = time.time()
+    window: list[float] = []  # losses since the last log line: one batch's loss is too noisy to read progress from
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill = Ctrl-C: checkpoint, then stop
 
@@ -162,11 +163,16 @@ def train_loop(
             mean = accelerator.reduce(total, "mean").item()
             if not math.isfinite(mean):
                 raise CustomvidError(f"the loss became {mean} at step {step}; lower the learning rate")
+            window.append(mean)
             if log is not None and step % cfg.log_every == 0:
-                log.write(json.dumps({"step": step, "loss": mean, "lr": opt.param_groups[0]["lr"],
+                # loss: the mean over the steps since the last line; loss_step: this step's alone
+                log.write(json.dumps({"step": step, "loss": sum(window) / len(window), "loss_step": mean,
+                                      "steps": len(window), "lr": opt.param_groups[0]["lr"],
                                       "sec": round(time.time() - t0, 2)}) + "\n")
                 log.flush()
-                bar.set_postfix(loss=f"{mean:.4f}")
+                bar.set_postfix(loss=f"{sum(window) / len(window):.4f}")
+            if step % cfg.log_every == 0:
+                window.clear()
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint()
             if sample_fn and cfg.sample_every and step % cfg.sample_every == 0 and accelerator.is_main_process:
