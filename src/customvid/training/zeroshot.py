@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from customvid.adapters.zeroshot import ZeroShotAdapter, ZeroShotConfig
+from customvid.adapters.zeroshot.config import INFERENCE_ONLY
 from customvid.errors import CustomvidError
 from customvid.io.boxes import box_masks
 from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
@@ -54,7 +55,10 @@ class ZeroShotTrainConfig:
         return json.loads(json.dumps(asdict(self)))  # tuples as lists: what a resumed run reads back
 
 
-OPERATIONAL = ("loop.steps", "loop.checkpoint_every", "loop.sample_every", "loop.log_every")
+# may differ when a run resumes: the length, its bookkeeping, and the adapter's inference-only settings (a run made
+# before box_guidance existed resumes too)
+OPERATIONAL = ("loop.steps", "loop.checkpoint_every", "loop.sample_every", "loop.log_every",
+               *(f"adapter.{f}" for f in INFERENCE_ONLY))
 GENERIC_SUBJECT = "object"
 
 
