@@ -69,3 +69,25 @@ def test_stable_target_is_the_own_clip_at_low_noise_and_the_mean_at_the_top():
     a = sched.alphas_cumprod[900]
     noisy = a.sqrt() * refs[2] + (1 - a).sqrt() * 0.01 * eps
     assert (stable_x0(noisy, own, refs, a) - refs[2]).abs().max() < 1e-3
+
+
+def test_adapter_lr_schedules():
+    import argparse
+    import math
+
+    from customvid.cli.adapter_training import add_loop_args, loop_config
+    from customvid.training.adapter_loop import LoopConfig, _lr_factor, train_loop
+
+    cosine = LoopConfig(steps=110, warmup=10, lr_schedule="cosine")
+    factors = [_lr_factor(s, cosine) for s in range(111)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == 1.0  # warm-up as before
+    assert factors[10] == 1.0 and factors[60] == pytest.approx(0.55) and factors[110] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(factors[10:-1], factors[11:], strict=True))  # decays monotonically after warm-up
+    assert math.isclose(_lr_factor(500, cosine), 0.1)  # past the end: the floor
+    assert {_lr_factor(s, LoopConfig(steps=110, warmup=10)) for s in range(10, 111)} == {1.0}  # the default
+    p = argparse.ArgumentParser()
+    add_loop_args(p, lr=1e-4, steps=10, batch=2, batch_help="clips")
+    assert loop_config(p.parse_args(["--lr-schedule", "cosine"])).lr_schedule == "cosine"
+    assert loop_config(p.parse_args([])).lr_schedule == "constant"
+    with pytest.raises(CustomvidError, match="unknown lr schedule"):
+        train_loop("unused", None, [], None, LoopConfig(lr_schedule="linear"))

@@ -437,18 +437,20 @@ def test_training_captions_name_the_subject_by_class_generic_word_or_in_full():
                                                                            fps=4.0).caption  # default: full
 
 
-def test_a_run_made_before_box_guidance_existed_resumes(tmp_path):
+def test_a_run_made_before_box_guidance_and_lr_schedule_existed_resumes(tmp_path):
+    from customvid.training.adapter_loop import LOOP_ADDED_KEYS
     from customvid.training.checkpoint import check_run_config
     from customvid.training.zeroshot import OPERATIONAL, ZeroShotTrainConfig
 
     want = ZeroShotTrainConfig().to_json()
     old = copy.deepcopy(want)
-    del old["adapter"]["box_guidance"]
+    del old["adapter"]["box_guidance"], old["loop"]["lr_schedule"]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    check_run_config(tmp_path, want, OPERATIONAL)  # no error: an inference-only setting
+    # no error: an inference-only setting, and a loop option the old run had at its default
+    check_run_config(tmp_path, want, OPERATIONAL, LOOP_ADDED_KEYS)
     want["adapter"]["mask_mode"] = "binary"
     with pytest.raises(CustomvidError, match="other settings"):
-        check_run_config(tmp_path, want, OPERATIONAL)  # what the modules learn still must match
+        check_run_config(tmp_path, want, OPERATIONAL, LOOP_ADDED_KEYS)  # what the modules learn still must match
 
 
 def test_loss_log_lines_average_the_steps_since_the_last_line(model, tmp_path):

@@ -17,6 +17,8 @@ def add_loop_args(p, lr: float | None, steps: int | None, batch: int | None, bat
     p.add_argument("--steps", type=_positive, default=steps, help=f"optimizer steps (default {default(steps)})")
     p.add_argument("--batch", type=_positive, default=batch, help=f"{batch_help} (default {default(batch)})")
     p.add_argument("--grad-accum", type=_positive, default=1, help="gradient accumulation steps (default 1)")
+    p.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                   help="after warm-up: constant (default) or cosine down to 10 %% of --lr at --steps")
     p.add_argument("--mixed-precision", default="no", choices=("no", "fp16", "bf16"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", type=Path, help="run folder (checkpoints, loss log, samples; default OUT.run)")
@@ -36,4 +38,4 @@ def loop_config(args):
         raise CustomvidError(f"--lr must be > 0, got {args.lr}")
     return LoopConfig(steps=args.steps, batch_size=args.batch, grad_accum=args.grad_accum, lr=args.lr,
                       mixed_precision=args.mixed_precision, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                      sample_every=args.sample_every)
+                      sample_every=args.sample_every, lr_schedule=args.lr_schedule)

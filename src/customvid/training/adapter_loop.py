@@ -44,6 +44,8 @@ class LoopConfig:
     checkpoint_every: int = 50
     sample_every: int = 100  # 0: no sample sheets
     log_every: int = 10
+    # "constant" after warm-up, or "cosine": down to 10 % of lr at `steps` (then --steps on a resume moves the curve)
+    lr_schedule: str = "constant"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -81,10 +83,19 @@ def make_accelerator(cfg: LoopConfig):
     )
 
 
+LR_SCHEDULES = ("constant", "cosine")
+# keys added to LoopConfig after runs were made, with the value those runs had (check_run_config's defaults)
+LOOP_ADDED_KEYS = {"loop.lr_schedule": "constant"}
+
+
 def _lr_factor(step: int, cfg: LoopConfig) -> float:
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
-    return 1.0  # constant after warm-up: adapter runs are short, and resumed runs stay exact at any length
+    if cfg.lr_schedule == "constant":  # the default: adapter runs are short, and resumes stay exact at any length
+        return 1.0
+    # cosine: long runs (zero-shot's modules) settle instead of wandering between checkpoints at a constant rate
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def train_loop(
@@ -101,6 +112,8 @@ def train_loop(
     """Train `params` (already requires_grad) for cfg.steps; resumes from run_dir/checkpoint. Returns the step.
     Groups may scale the rate (a token row learns at a textual-inversion rate beside fully tuned layers).
     `modules`: a method's layers that live outside the UNet and text encoder (moved, and wrapped for DDP)."""
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise CustomvidError(f"unknown lr schedule {cfg.lr_schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = accelerator or make_accelerator(cfg)

@@ -19,7 +19,13 @@ import torch
 
 from customvid.adapters.motion import MotionAdapter, MotionConfig
 from customvid.errors import CustomvidError
-from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
+from customvid.training.adapter_loop import (
+    LOOP_ADDED_KEYS,
+    LoopConfig,
+    make_accelerator,
+    sample_generator,
+    train_loop,
+)
 from customvid.training.checkpoint import check_run_config
 from customvid.training.losses import appearance_debiased, per_sample_loss, predict
 from customvid.training.motion_data import MotionClips, load_motion_clips
@@ -133,7 +139,7 @@ def train_motion(
     components.to(accelerator.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
-        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, hint="use another --run-dir")
+        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, LOOP_ADDED_KEYS, hint="use another --run-dir")
     seed = cfg.loop.seed
     config = MotionConfig(params=cfg.params, lora_rank=cfg.lora_rank, lora_alpha=None, token=cfg.token,
                           init_word=cfg.init_word, train_token=cfg.train_token and cfg.recipe == "paper")

@@ -18,7 +18,13 @@ import torch
 from customvid.adapters import get_method
 from customvid.errors import CustomvidError
 from customvid.io import atomic_write
-from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
+from customvid.training.adapter_loop import (
+    LOOP_ADDED_KEYS,
+    LoopConfig,
+    make_accelerator,
+    sample_generator,
+    train_loop,
+)
 from customvid.training.checkpoint import check_run_config
 from customvid.training.losses import per_sample_loss
 from customvid.training.subject_data import augment, load_subject_images
@@ -215,7 +221,7 @@ def train_subject(
     components.to(accelerator.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
-        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, hint="use another --run-dir")
+        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, LOOP_ADDED_KEYS, hint="use another --run-dir")
     seed = cfg.loop.seed
     frames = components.default_frames
     # the class prior comes from the base model, before the adapter exists

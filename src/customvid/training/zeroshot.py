@@ -21,7 +21,13 @@ from customvid.adapters.zeroshot import ZeroShotAdapter, ZeroShotConfig
 from customvid.adapters.zeroshot.config import INFERENCE_ONLY
 from customvid.errors import CustomvidError
 from customvid.io.boxes import box_masks
-from customvid.training.adapter_loop import LoopConfig, make_accelerator, sample_generator, train_loop
+from customvid.training.adapter_loop import (
+    LOOP_ADDED_KEYS,
+    LoopConfig,
+    make_accelerator,
+    sample_generator,
+    train_loop,
+)
 from customvid.training.checkpoint import check_run_config
 from customvid.training.losses import diffusion_target
 from customvid.training.subject import encode_clips
@@ -169,7 +175,7 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
     components.to(accelerator.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
-        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, hint="use another --run-dir")
+        check_run_config(run_dir, cfg.to_json(), OPERATIONAL, LOOP_ADDED_KEYS, hint="use another --run-dir")
     seed = cfg.loop.seed
     if cfg.init_from is not None:
         from customvid.adapters import load_adapter
