@@ -494,6 +494,13 @@ def test_training_can_start_from_an_adapter(model, tmp_path):
     # the chain of stages: the start's own record travels inside, and the steps add up
     assert meta["training"]["init_training"] == {"steps_done": 7, "seed": 3}
     assert meta["training"]["steps_done"] == 1 and meta["training"]["total_steps"] == 8
+    # the record is the start's as the run began: replacing the start folder later does not rewrite it
+    start.save(tmp_path / "start", extra={"training": {"steps_done": 99}}, overwrite=True)
+    from customvid.training.zeroshot import export_zeroshot
+
+    export_zeroshot(dataclasses.replace(small, unet=copy.deepcopy(small.unet)), tmp_path / "e", tmp_path / "out.run")
+    meta = json.loads((tmp_path / "e" / "adapter.json").read_text())
+    assert meta["training"]["init_training"] == {"steps_done": 7, "seed": 3} and meta["training"]["total_steps"] == 8
     with pytest.raises(CustomvidError, match="trained with"):
         cfg.adapter = ZeroShotConfig(encoder_channels=(8, 8), encoder_heads=2, mask_mode="binary")
         train_zeroshot(small, tmp_path / "out2", cfg, progress=False)

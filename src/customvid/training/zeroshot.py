@@ -123,16 +123,31 @@ def default_run_dir(out: Path) -> Path:
     return Path(out).with_name(Path(out).name + ".run")
 
 
-def training_record(run_config: dict, step: int) -> dict:
+INIT_RECORD = "init_training.json"  # in the run folder: the start's training record, as it was when the run began
+
+
+def keep_init_record(run_dir: Path, init_from: str | None) -> None:
+    """Copy the start adapter's training record into the run folder once, at the run's start: the start folder may
+    be replaced later (a stage is often shipped into the folder the next one started from)."""
+    path = Path(run_dir) / INIT_RECORD
+    if init_from is None or path.exists():
+        return
+    from customvid.io import write_json_atomic
+
+    write_json_atomic(path, json.loads((Path(init_from) / "adapter.json").read_text()).get("training"))
+
+
+def training_record(run_config: dict, step: int, run_dir: Path) -> dict:
     """What adapter.json says of its training: this run's settings and steps, and the record of the adapter it
     started from (so a chain of stages stays readable from the last one), with the steps of all stages summed."""
     record = {**run_config, "steps_done": step, "data": "world train split"}
-    init = run_config.get("init_from")
-    meta = Path(init) / "adapter.json" if init else None
-    previous = json.loads(meta.read_text()).get("training") if meta is not None and meta.is_file() else None
+    path = Path(run_dir) / INIT_RECORD
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    earlier = 0
     if previous is not None:
         record["init_training"] = previous
-    record["total_steps"] = step + ((previous or {}).get("total_steps", (previous or {}).get("steps_done", 0)))
+        earlier = previous.get("total_steps", previous.get("steps_done", 0))
+    record["total_steps"] = step + earlier
     return record
 
 
@@ -159,7 +174,7 @@ def export_zeroshot(components, out: Path, run_dir: Path, overwrite: bool = Fals
         for i, p in enumerate(params):
             p.copy_(tensors[str(i)])
     step = json.loads((ckpt / "step.json").read_text())["step"]
-    adapter.save(out, extra={"training": training_record(saved, step)}, overwrite=overwrite)
+    adapter.save(out, extra={"training": training_record(saved, step, run_dir)}, overwrite=overwrite)
     return adapter
 
 
@@ -176,6 +191,7 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
     run_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
         check_run_config(run_dir, cfg.to_json(), OPERATIONAL, LOOP_ADDED_KEYS, hint="use another --run-dir")
+        keep_init_record(run_dir, cfg.init_from)
     seed = cfg.loop.seed
     if cfg.init_from is not None:
         from customvid.adapters import load_adapter
@@ -238,7 +254,7 @@ def train_zeroshot(components, out: Path, cfg: ZeroShotTrainConfig, run_dir: Pat
                       progress=progress, accelerator=accelerator, modules=[adapter.net])
     adapter.train(False)
     if accelerator.is_main_process:
-        adapter.save(out, extra={"training": training_record(cfg.to_json(), step)}, overwrite=overwrite)
+        adapter.save(out, extra={"training": training_record(cfg.to_json(), step, run_dir)}, overwrite=overwrite)
     return adapter
 
 
