@@ -177,15 +177,15 @@ def train_loop(
             if not math.isfinite(mean):
                 raise CustomvidError(f"the loss became {mean} at step {step}; lower the learning rate")
             window.append(mean)
-            if log is not None and step % cfg.log_every == 0:
-                # loss: the mean over the steps since the last line; loss_step: this step's alone
-                log.write(json.dumps({"step": step, "loss": sum(window) / len(window), "loss_step": mean,
-                                      "steps": len(window), "lr": opt.param_groups[0]["lr"],
-                                      "sec": round(time.time() - t0, 2)}) + "\n")
-                log.flush()
-                bar.set_postfix(loss=f"{sum(window) / len(window):.4f}")
             if step % cfg.log_every == 0:
+                # loss: the mean over the steps since the last line; loss_step: this step's alone
+                line = {"step": step, "loss": sum(window) / len(window), "loss_step": mean, "steps": len(window),
+                        "lr": opt.param_groups[0]["lr"], "sec": round(time.time() - t0, 2)}
                 window.clear()
+                if log is not None:
+                    log.write(json.dumps(line) + "\n")
+                    log.flush()
+                    bar.set_postfix(loss=f"{line['loss']:.4f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint()
             if sample_fn and cfg.sample_every and step % cfg.sample_every == 0 and accelerator.is_main_process:
