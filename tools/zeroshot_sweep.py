@@ -11,6 +11,7 @@ the others are compared with (sign-flip test, as tools/paired_compare.py).
 """
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -24,18 +25,12 @@ KEYS = ("miou", "cd", "colour_dist", "colour", "present", "background")
 
 
 def run_setting(components, adapter, cases, seeds, setting: str, variant: str) -> list[dict]:
-    import customvid.sampling
-
     box_guidance, weight, *rest = (float(x) for x in setting.split(","))
     cfg, steps = (rest + [7.5, 25][len(rest):])[:2]
-    adapter.config.box_guidance = box_guidance  # out of [0, 1] extrapolates (a diagnostic, not a user setting)
+    # box guidance out of [0, 1] extrapolates (a diagnostic, not a user setting: the variant is not validated)
+    chosen = dataclasses.replace(VARIANTS[variant], box_guidance=box_guidance)
     adapter.set_schedule(weight)  # generate sets the weight from the schedule at every step
-    original = customvid.sampling.generate
-    customvid.sampling.generate = lambda *a, **k: original(*a, guidance_scale=cfg, **k)
-    try:
-        videos = run_variant(components, adapter, VARIANTS[variant], cases, seeds, int(steps))
-    finally:
-        customvid.sampling.generate = original
+    videos = run_variant(components, adapter, chosen, cases, seeds, int(steps), guidance_scale=cfg)
     rows = [score_clip(v, cases[k // len(seeds)]) for k, v in enumerate(videos)]
     for r in rows:
         r.pop("read")

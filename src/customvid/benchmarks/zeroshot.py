@@ -92,9 +92,9 @@ def bench_cases(subjects: list[str], trajectories: list[str], frames: int, size:
 
 
 def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds, steps: int,
-                batch: int = 20) -> list[np.ndarray]:
+                batch: int = 20, guidance_scale: float | None = None) -> list[np.ndarray]:
     """Generated uint8 clips, case-major then seed, of one variant (adapter: the attached zero-shot adapter or
-    None, required when the variant uses a trained part)."""
+    None, required when the variant uses a trained part; guidance_scale None: generate's own)."""
     from customvid.sampling import generate
     from customvid.sampling.box_control import free_box_control, initial_latents
 
@@ -123,9 +123,10 @@ def run_variant(components, adapter, variant: Variant, cases: list[dict], seeds,
             if variant.boxes == "free":
                 control = free_box_control(components, prompts, boxes, subject=[c["phrase"] for c, _ in chunk])
                 latents = control.shape_noise(initial_latents(components, len(chunk), seed=seed_list))
+            guidance = {} if guidance_scale is None else {"guidance_scale": guidance_scale}
             with control or contextlib.nullcontext():
                 video = generate(components, prompts, seed=seed_list, num_inference_steps=steps, adapters=used,
-                                 callback=control.callback if control else None, latents=latents).frames
+                                 callback=control.callback if control else None, latents=latents, **guidance).frames
             out.extend(video)
             if adapter is not None:
                 adapter.clear_condition()
