@@ -315,35 +315,34 @@ def test_generate_with_subject_image_and_boxes(tiny_model_dir, inputs, zeroshot_
     assert not np.array_equal(read_image(d[3]), read_image(c[3]))  # the training-free control acted
 
 
-def test_generate_free_box_control_still_masks_the_reference(tiny_model_dir, inputs, zeroshot_dir, tmp_path,
-                                                              monkeypatch):
+def _set_condition_calls(monkeypatch) -> list:
+    """(the adapter's config, the keyword arguments) of every set_condition call from now on."""
     seen = []
     original = ZeroShotAdapter.set_condition
 
     def spy(self, *args, **kwargs):
-        seen.append(kwargs)
+        seen.append((dataclasses.replace(self.config), kwargs))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(ZeroShotAdapter, "set_condition", spy)
+    return seen
+
+
+def test_generate_free_box_control_still_masks_the_reference(tiny_model_dir, inputs, zeroshot_dir, tmp_path,
+                                                              monkeypatch):
+    seen = _set_condition_calls(monkeypatch)
     assert _gen(tiny_model_dir, tmp_path / "e", "--subject-image", str(inputs / "subject.png"), "--boxes",
                 str(inputs / "boxes.json"), "--box-control", "free", "--box-subject", "red circle",
                 "--zeroshot", str(zeroshot_dir)) == 0
-    assert len(seen) == 1 and seen[0]["boxes"] is not None and seen[0]["motion_module"] is False
+    assert len(seen) == 1 and seen[0][1]["boxes"] is not None and seen[0][1]["motion_module"] is False
 
 
 def test_generate_box_guidance_reaches_the_adapter(tiny_model_dir, inputs, zeroshot_dir, tmp_path, monkeypatch):
-    seen = []
-    original = ZeroShotAdapter.set_condition
-
-    def spy(self, *args, **kwargs):
-        seen.append(self.config.box_guidance)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ZeroShotAdapter, "set_condition", spy)
+    seen = _set_condition_calls(monkeypatch)
     args = ["--boxes", str(inputs / "boxes.json"), "--zeroshot", str(zeroshot_dir)]
     assert _gen(tiny_model_dir, tmp_path / "a", *args) == 0
     assert _gen(tiny_model_dir, tmp_path / "b", *args, "--box-guidance", "0.25") == 0
-    assert seen == [1.0, 0.25]  # the modules' own default, then the option
+    assert [config.box_guidance for config, _ in seen] == [1.0, 0.25]  # the modules' own default, then the option
 
 
 @pytest.mark.parametrize("case,message", [
