@@ -68,7 +68,8 @@ def mean_colour_distance(frames: np.ndarray, masks: np.ndarray, colour: np.ndarr
 
 def bench_cases(subjects: list[str], trajectories: list[str], frames: int, size: tuple[int, int],
                 fps: float) -> list[dict]:
-    """One case per (held-out subject, held-out trajectory): image, mask, prompt, target boxes [F, 4] px."""
+    """One case per (held-out subject, held-out trajectory): image, mask, prompt, target boxes [F, 4] px, and the
+    world's own clip of it (frames, the ground truth the boxes come from)."""
     from customvid.world import make_caption, render_clip, vocab
     from customvid.world.splits import CUSTOM_SUBJECTS, build_spec, reference_specs
 
@@ -84,10 +85,11 @@ def bench_cases(subjects: list[str], trajectories: list[str], frames: int, size:
             caption = make_caption(subject, trajectory, background, words=subject.shape)
             spec = build_spec(subject, trajectory, background, np.random.default_rng([i, j, 55]), frames=frames,
                               width=width, height=height, fps=fps, caption=caption)
+            clip = render_clip(spec)
             cases.append({"subject": name, "trajectory": trajectory, "background": background, "prompt": spec.caption,
                           "phrase": subject.shape, "image": ref.frames[0], "mask": ref.masks[0],
                           "ref_colour": ref.frames[0][ref.masks[0]].astype(np.float64).mean(0),
-                          "boxes": render_clip(spec).boxes})
+                          "boxes": clip.boxes, "frames": clip.frames})
     return cases
 
 
